@@ -343,7 +343,15 @@ mod tests {
 
     #[test]
     fn names_serialize_as_ocpp_spells_them() {
-        let sample = MeterSample::from_ocpp(at(), 1.0, Some("Vendor.X"), Some("kWh"), None, Some("Transaction.Begin"), None);
+        let sample = MeterSample::from_ocpp(
+            at(),
+            1.0,
+            Some("Vendor.X"),
+            Some("kWh"),
+            None,
+            Some("Transaction.Begin"),
+            None,
+        );
         let json = serde_json::to_value(&sample).unwrap();
         assert_eq!(json["measurand"], "Vendor.X");
         assert_eq!(json["unit"], "Wh");

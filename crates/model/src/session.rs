@@ -228,8 +228,9 @@ impl Session {
         if let Some(meter_wh) = report.meter_wh {
             session.meter_start_wh = Some(meter_wh);
         } else {
-            session.meter_start_wh = register_reading(&report.samples, Some(ReadingContext::TransactionBegin))
-                .or_else(|| register_reading(&report.samples, None));
+            session.meter_start_wh =
+                register_reading(&report.samples, Some(ReadingContext::TransactionBegin))
+                    .or_else(|| register_reading(&report.samples, None));
         }
         session.apply_samples(&report.samples, now);
         session
@@ -335,11 +336,21 @@ mod tests {
     use crate::TransactionEventKind;
 
     fn at(minute: u32) -> Timestamp {
-        chrono::Utc.with_ymd_and_hms(2026, 3, 1, 10, minute, 0).unwrap()
+        chrono::Utc
+            .with_ymd_and_hms(2026, 3, 1, 10, minute, 0)
+            .unwrap()
     }
 
     fn sample(minute: u32, value: f64, measurand: &str, unit: &str, context: &str) -> MeterSample {
-        MeterSample::from_ocpp(at(minute), value, Some(measurand), Some(unit), None, Some(context), None)
+        MeterSample::from_ocpp(
+            at(minute),
+            value,
+            Some(measurand),
+            Some(unit),
+            None,
+            Some(context),
+            None,
+        )
     }
 
     fn start_16() -> TransactionReport {
@@ -363,7 +374,13 @@ mod tests {
         assert_eq!(session.energy_wh, None);
         session.apply_samples(
             &[
-                sample(5, 1.5, "Energy.Active.Import.Register", "kWh", "Sample.Periodic"),
+                sample(
+                    5,
+                    1.5,
+                    "Energy.Active.Import.Register",
+                    "kWh",
+                    "Sample.Periodic",
+                ),
                 sample(5, 7.2, "Power.Active.Import", "kW", "Sample.Periodic"),
                 sample(5, 40.0, "SoC", "Percent", "Sample.Periodic"),
             ],
@@ -396,7 +413,13 @@ mod tests {
     fn a_201_session_takes_meter_start_and_stop_from_context_samples() {
         let started = TransactionReport {
             transaction_id: Some("tx-abc".into()),
-            samples: vec![sample(0, 250.0, "Energy.Active.Import.Register", "Wh", "Transaction.Begin")],
+            samples: vec![sample(
+                0,
+                250.0,
+                "Energy.Active.Import.Register",
+                "Wh",
+                "Transaction.Begin",
+            )],
             charging_state: Some(ChargingState::Charging),
             seq_no: Some(0),
             ..TransactionReport::new(TransactionEventKind::Started, at(0))
@@ -408,7 +431,13 @@ mod tests {
             id_token: Some("LATE".into()),
             seq_no: Some(1),
             charging_state: Some(ChargingState::SuspendedEv),
-            samples: vec![sample(10, 2.25, "Energy.Active.Import.Register", "kWh", "Sample.Periodic")],
+            samples: vec![sample(
+                10,
+                2.25,
+                "Energy.Active.Import.Register",
+                "kWh",
+                "Sample.Periodic",
+            )],
             ..TransactionReport::new(TransactionEventKind::Updated, at(10))
         };
         session.update(&updated, at(10));
@@ -418,7 +447,13 @@ mod tests {
         let ended = TransactionReport {
             seq_no: Some(2),
             stop_reason: Some(StopReason::Local),
-            samples: vec![sample(20, 3000.25, "Energy.Active.Import.Register", "Wh", "Transaction.End")],
+            samples: vec![sample(
+                20,
+                3000.25,
+                "Energy.Active.Import.Register",
+                "Wh",
+                "Transaction.End",
+            )],
             ..TransactionReport::new(TransactionEventKind::Ended, at(20))
         };
         session.end(&ended, at(20));
@@ -451,11 +486,23 @@ mod tests {
 
     #[test]
     fn stop_reasons_read_both_versions() {
-        assert_eq!(StopReason::parse_ocpp("EVDisconnected"), StopReason::EvDisconnected);
-        assert_eq!(StopReason::parse_ocpp("ImmediateReset"), StopReason::HardReset);
-        assert_eq!(StopReason::parse_ocpp("SOCLimitReached"), StopReason::SocLimitReached);
+        assert_eq!(
+            StopReason::parse_ocpp("EVDisconnected"),
+            StopReason::EvDisconnected
+        );
+        assert_eq!(
+            StopReason::parse_ocpp("ImmediateReset"),
+            StopReason::HardReset
+        );
+        assert_eq!(
+            StopReason::parse_ocpp("SOCLimitReached"),
+            StopReason::SocLimitReached
+        );
         assert_eq!(StopReason::parse_ocpp("Bogus"), StopReason::Other);
-        assert_eq!(StopReason::parse("ev_disconnected"), Some(StopReason::EvDisconnected));
+        assert_eq!(
+            StopReason::parse("ev_disconnected"),
+            Some(StopReason::EvDisconnected)
+        );
         assert_eq!(StopReason::EvDisconnected.as_str(), "ev_disconnected");
     }
 }

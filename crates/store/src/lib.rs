@@ -1,1 +1,175 @@
-//! placeholder
+//! Persistence for Zaryad behind one trait, [`Store`].
+//!
+//! Writes go through a single writer task that commits them in groups ("group commit"): a
+//! [`WriteBatch`] is one unit of work whose operations (state change plus outbox event) commit
+//! together, and the caller learns of the commit before it answers the charger. Reads use a
+//! separate pool. Frame-log rows and `last_seen` updates are buffered and flushed in batches.
+#![forbid(unsafe_code)]
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
+mod error;
+mod records;
+pub mod sqlite;
+
+use async_trait::async_trait;
+use zaryad_model::{Connector, IdToken, MeterSample, Session, Station, StationId, Timestamp};
+
+pub use error::StoreError;
+pub use records::{
+    ApiToken, ApiTokenRole, Direction, FrameRecord, ProvisionStation, SessionFilter,
+    StationCredentials, StoredEvent, WriteBatch, WriteOp,
+};
+
+/// The database behind Zaryad. One implementation per database engine.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Commits `batch` atomically; resolves only once it is durable.
+    async fn commit(&self, batch: WriteBatch) -> Result<(), StoreError>;
+
+    /// Hands out a new OCPP 1.6 transaction id, unique in this database, in `1..=i32::MAX`.
+    async fn next_transaction_id(&self) -> Result<i64, StoreError>;
+
+    /// Queues a frame for the frame log; written in batches, waits only when the queue is full.
+    async fn log_frame(&self, frame: FrameRecord);
+
+    /// Notes that `station_id` was heard from at `at`; coalesced in memory and flushed
+    /// periodically instead of one UPDATE per heartbeat.
+    fn touch(&self, station_id: &StationId, at: Timestamp);
+
+    /// Writes everything buffered (frame log, last-seen times) and waits for it.
+    async fn flush(&self) -> Result<(), StoreError>;
+
+    /// One station.
+    async fn station(&self, id: &StationId) -> Result<Option<Station>, StoreError>;
+
+    /// All stations, ordered by id.
+    async fn stations(&self) -> Result<Vec<Station>, StoreError>;
+
+    /// A station's password hash, for HTTP Basic auth on the WebSocket upgrade.
+    async fn station_credentials(
+        &self,
+        id: &StationId,
+    ) -> Result<Option<StationCredentials>, StoreError>;
+
+    /// A station's connectors, ordered by EVSE and connector id.
+    async fn connectors(&self, station_id: &StationId) -> Result<Vec<Connector>, StoreError>;
+
+    /// One session by Zaryad's id.
+    async fn session(&self, id: &str) -> Result<Option<Session>, StoreError>;
+
+    /// The session of a station with an OCPP transaction id.
+    async fn session_by_transaction(
+        &self,
+        station_id: &StationId,
+        transaction_id: &str,
+    ) -> Result<Option<Session>, StoreError>;
+
+    /// Sessions matching `filter`, newest start first.
+    async fn sessions(&self, filter: &SessionFilter) -> Result<Vec<Session>, StoreError>;
+
+    /// A session's meter samples in time order, at most `limit`.
+    async fn meter_samples(
+        &self,
+        session_id: &str,
+        limit: u32,
+    ) -> Result<Vec<MeterSample>, StoreError>;
+
+    /// One id token.
+    async fn id_token(&self, token: &str) -> Result<Option<IdToken>, StoreError>;
+
+    /// All id tokens, ordered by token.
+    async fn id_tokens(&self) -> Result<Vec<IdToken>, StoreError>;
+
+    /// A station's frame log, newest first, at most `limit` rows.
+    async fn frames(
+        &self,
+        station_id: &StationId,
+        limit: u32,
+    ) -> Result<Vec<FrameRecord>, StoreError>;
+
+    /// Outbox events after `after_seq` in order, at most `limit`.
+    async fn events_after(
+        &self,
+        after_seq: i64,
+        limit: u32,
+    ) -> Result<Vec<StoredEvent>, StoreError>;
+
+    /// The API token whose SHA-256 hash (hex) is `token_hash`.
+    async fn api_token_by_hash(&self, token_hash: &str) -> Result<Option<ApiToken>, StoreError>;
+
+    /// How many API tokens exist (zero on a fresh database).
+    async fn count_api_tokens(&self) -> Result<u64, StoreError>;
+
+    /// True while the database answers.
+    async fn ping(&self) -> Result<(), StoreError>;
+}
+
+/// How the store connects and batches; the server fills it from its configuration.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// `sqlite://path` (created when missing) or `postgres://…`.
+    pub url: String,
+    /// Connections of the read pool.
+    pub read_pool_size: u32,
+    /// Most write requests the writer commits in one transaction.
+    pub max_batch: usize,
+    /// Capacity of the writer's queue; callers wait when it is full (back-pressure).
+    pub queue_capacity: usize,
+    /// How often buffered `last_seen` times and frame-log rows are flushed.
+    pub flush_interval: std::time::Duration,
+}
+
+impl Default for StoreOptions {
+    fn default() -> StoreOptions {
+        StoreOptions {
+            url: "sqlite://data/zaryad.db".to_owned(),
+            read_pool_size: 4,
+            max_batch: 256,
+            queue_capacity: 4096,
+            flush_interval: std::time::Duration::from_secs(2),
+        }
+    }
+}
+
+/// Opens the database named by `options.url`, applies migrations and starts the writer.
+pub async fn open(options: &StoreOptions) -> Result<std::sync::Arc<dyn Store>, StoreError> {
+    if is_sqlite_url(&options.url) {
+        let store = sqlite::SqliteStore::open(options).await?;
+        Ok(std::sync::Arc::new(store))
+    } else {
+        Err(StoreError::Config(format!(
+            "unsupported database URL {}: use sqlite://…",
+            redact_url(&options.url)
+        )))
+    }
+}
+
+/// Applies pending migrations to the database named by `url` and returns.
+pub async fn migrate(url: &str) -> Result<(), StoreError> {
+    if is_sqlite_url(url) {
+        sqlite::migrate(url).await
+    } else {
+        Err(StoreError::Config(format!(
+            "unsupported database URL {}: use sqlite://…",
+            redact_url(url)
+        )))
+    }
+}
+
+fn is_sqlite_url(url: &str) -> bool {
+    url.starts_with("sqlite:")
+}
+
+/// The URL with any password replaced by `***`, for logs and errors.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let Some((userinfo, host)) = rest.split_once('@') else {
+        return url.to_owned();
+    };
+    match userinfo.split_once(':') {
+        Some((user, _password)) => format!("{scheme}://{user}:***@{host}"),
+        None => url.to_owned(),
+    }
+}

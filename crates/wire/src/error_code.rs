@@ -90,16 +90,36 @@ mod tests {
     #[test]
     fn codes_are_spelled_per_version() {
         let cases = [
-            (ErrorCode::FormatViolation, "FormationViolation", "FormatViolation"),
+            (
+                ErrorCode::FormatViolation,
+                "FormationViolation",
+                "FormatViolation",
+            ),
             (
                 ErrorCode::OccurrenceConstraintViolation,
                 "OccurenceConstraintViolation",
                 "OccurrenceConstraintViolation",
             ),
-            (ErrorCode::RpcFrameworkError, "ProtocolError", "RpcFrameworkError"),
-            (ErrorCode::MessageTypeNotSupported, "FormationViolation", "MessageTypeNotSupported"),
-            (ErrorCode::NotImplemented, "NotImplemented", "NotImplemented"),
-            (ErrorCode::TypeConstraintViolation, "TypeConstraintViolation", "TypeConstraintViolation"),
+            (
+                ErrorCode::RpcFrameworkError,
+                "ProtocolError",
+                "RpcFrameworkError",
+            ),
+            (
+                ErrorCode::MessageTypeNotSupported,
+                "FormationViolation",
+                "MessageTypeNotSupported",
+            ),
+            (
+                ErrorCode::NotImplemented,
+                "NotImplemented",
+                "NotImplemented",
+            ),
+            (
+                ErrorCode::TypeConstraintViolation,
+                "TypeConstraintViolation",
+                "TypeConstraintViolation",
+            ),
         ];
         for (code, v16, v201) in cases {
             assert_eq!(code.as_str(OcppVersion::V16), v16);
@@ -109,7 +129,10 @@ mod tests {
 
     #[test]
     fn both_spellings_parse_back() {
-        assert_eq!(ErrorCode::parse("FormationViolation"), ErrorCode::FormatViolation);
+        assert_eq!(
+            ErrorCode::parse("FormationViolation"),
+            ErrorCode::FormatViolation
+        );
         assert_eq!(
             ErrorCode::parse("OccurenceConstraintViolation"),
             ErrorCode::OccurrenceConstraintViolation

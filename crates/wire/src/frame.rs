@@ -370,7 +370,12 @@ mod tests {
             Frame::parse(r#"["2","7","Heartbeat",{}]"#).unwrap(),
             Frame::Call { .. }
         ));
-        assert_eq!(Frame::parse(r#"[2,7,"Heartbeat",{}]"#).unwrap().message_id(), "7");
+        assert_eq!(
+            Frame::parse(r#"[2,7,"Heartbeat",{}]"#)
+                .unwrap()
+                .message_id(),
+            "7"
+        );
         assert_eq!(
             Frame::parse(r#"[2,"7","Heartbeat",null]"#).unwrap(),
             Frame::call("7", "Heartbeat", json!({}))
@@ -385,13 +390,33 @@ mod tests {
     #[test]
     fn malformed_frames_name_the_spec_error() {
         check_error("hello", "-1", ErrorCode::FormatViolation, true);
-        check_error(r#"[3,"189c",{"configurationKey":[]"#, "-1", ErrorCode::FormatViolation, true);
+        check_error(
+            r#"[3,"189c",{"configurationKey":[]"#,
+            "-1",
+            ErrorCode::FormatViolation,
+            true,
+        );
         check_error(r#"{"a":1}"#, "-1", ErrorCode::RpcFrameworkError, true);
         check_error(r#"[2]"#, "-1", ErrorCode::RpcFrameworkError, true);
-        check_error(r#"[9,"x",{}]"#, "x", ErrorCode::MessageTypeNotSupported, true);
-        check_error(r#"[2,"x","Heartbeat"]"#, "x", ErrorCode::RpcFrameworkError, true);
+        check_error(
+            r#"[9,"x",{}]"#,
+            "x",
+            ErrorCode::MessageTypeNotSupported,
+            true,
+        );
+        check_error(
+            r#"[2,"x","Heartbeat"]"#,
+            "x",
+            ErrorCode::RpcFrameworkError,
+            true,
+        );
         check_error(r#"[2,"x",5,{}]"#, "x", ErrorCode::RpcFrameworkError, true);
-        check_error(r#"[2,"x","Heartbeat",[1]]"#, "x", ErrorCode::FormatViolation, true);
+        check_error(
+            r#"[2,"x","Heartbeat",[1]]"#,
+            "x",
+            ErrorCode::FormatViolation,
+            true,
+        );
         check_error(r#"[3,"x"]"#, "x", ErrorCode::RpcFrameworkError, false);
         check_error(r#"[3,{},{}]"#, "-1", ErrorCode::RpcFrameworkError, false);
     }

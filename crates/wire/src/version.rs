@@ -73,10 +73,16 @@ mod tests {
 
     #[test]
     fn negotiation_prefers_the_highest_common_version() {
-        assert_eq!(OcppVersion::negotiate("ocpp1.6, ocpp2.0.1"), Some(OcppVersion::V201));
+        assert_eq!(
+            OcppVersion::negotiate("ocpp1.6, ocpp2.0.1"),
+            Some(OcppVersion::V201)
+        );
         assert_eq!(OcppVersion::negotiate("ocpp1.6"), Some(OcppVersion::V16));
         assert_eq!(OcppVersion::negotiate("OCPP1.6"), Some(OcppVersion::V16));
-        assert_eq!(OcppVersion::negotiate("ocpp2.1, ocpp2.0.1"), Some(OcppVersion::V201));
+        assert_eq!(
+            OcppVersion::negotiate("ocpp2.1, ocpp2.0.1"),
+            Some(OcppVersion::V201)
+        );
         assert_eq!(OcppVersion::negotiate("ocpp1.5"), None);
         assert_eq!(OcppVersion::negotiate(""), None);
     }

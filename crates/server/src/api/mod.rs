@@ -1,0 +1,54 @@
+//! The operator REST API under `/api/v1`, health checks and metrics.
+
+mod auth;
+mod error;
+mod health;
+mod id_tokens;
+mod openapi;
+mod sessions;
+mod stations;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::routing::get;
+
+use crate::state::Shared;
+
+pub use error::ApiError;
+
+/// The whole HTTP application of the API listener.
+pub fn router(shared: Arc<Shared>) -> Router {
+    let api = Router::new()
+        .route("/openapi.json", get(openapi::document))
+        .route("/stations", get(stations::list))
+        .route(
+            "/stations/{id}",
+            get(stations::show)
+                .put(stations::provision)
+                .delete(stations::delete),
+        )
+        .route("/stations/{id}/messages", get(stations::messages))
+        .route("/sessions", get(sessions::list))
+        .route("/sessions/{id}", get(sessions::show))
+        .route("/sessions/{id}/meter-values", get(sessions::meter_values))
+        .route("/id-tokens", get(id_tokens::list))
+        .route(
+            "/id-tokens/{token}",
+            get(id_tokens::show)
+                .put(id_tokens::upsert)
+                .delete(id_tokens::delete),
+        )
+        .fallback(not_found);
+    Router::new()
+        .route("/health/live", get(health::live))
+        .route("/health/ready", get(health::ready))
+        .route("/metrics", get(health::metrics))
+        .nest("/api/v1", api)
+        .fallback(not_found)
+        .with_state(shared)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found("no such endpoint")
+}

@@ -1,0 +1,201 @@
+//! `/api/v1/stations`: list, show, provision, delete, frame log.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use chrono::Utc;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use zaryad_model::{Registration, StationId};
+use zaryad_store::{ApiTokenRole, ProvisionStation, WriteBatch, WriteOp};
+
+use super::auth::Caller;
+use super::error::{ApiError, parse_body};
+use crate::gateway::registry::CloseReason;
+use crate::secrets::hash_station_password;
+use crate::state::Shared;
+use crate::views::StationView;
+
+fn station_id(text: &str) -> Result<StationId, ApiError> {
+    StationId::parse(text).map_err(|error| ApiError::bad_request(error.to_string()))
+}
+
+async fn view(shared: &Shared, id: &StationId) -> Result<Option<StationView>, ApiError> {
+    let Some(station) = shared.store.station(id).await? else {
+        return Ok(None);
+    };
+    let connectors = shared.store.connectors(id).await?;
+    let live = shared.registry.get(id);
+    Ok(Some(StationView::of(
+        station,
+        &connectors,
+        live.is_some(),
+        live.and_then(|handle| handle.last_seen()),
+    )))
+}
+
+/// `GET /stations`.
+pub async fn list(
+    State(shared): State<Arc<Shared>>,
+    _caller: Caller,
+) -> Result<impl IntoResponse, ApiError> {
+    let mut views = Vec::new();
+    for station in shared.store.stations().await? {
+        if let Some(view) = view(&shared, &station.id).await? {
+            views.push(view);
+        }
+    }
+    Ok(Json(views))
+}
+
+/// `GET /stations/{id}`.
+pub async fn show(
+    State(shared): State<Arc<Shared>>,
+    _caller: Caller,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    let id = station_id(&id)?;
+    view(&shared, &id)
+        .await?
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found(format!("no station {id}")))
+}
+
+/// The body of `PUT /stations/{id}`; every field optional.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProvisionBody {
+    /// A new password (HTTP Basic auth); `null` removes it.
+    #[serde(default, deserialize_with = "present")]
+    password: Option<Option<String>>,
+    /// `accepted`, `pending` or `rejected`.
+    registration: Option<String>,
+    /// A vendor profile name; `null` unpins it.
+    #[serde(default, deserialize_with = "present")]
+    vendor_profile: Option<Option<String>>,
+}
+
+/// Distinguishes a field given as `null` (Some(None)) from a missing one (None).
+fn present<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Some)
+}
+
+/// `PUT /stations/{id}`: provisions a station or changes it.
+pub async fn provision(
+    State(shared): State<Arc<Shared>>,
+    caller: Caller,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<impl IntoResponse, ApiError> {
+    caller.require(ApiTokenRole::Admin)?;
+    let id = station_id(&id)?;
+    let body: ProvisionBody = parse_body(&body)?;
+    let registration = match body.registration.as_deref() {
+        None => None,
+        Some(text) => Some(Registration::parse(text).ok_or_else(|| {
+            ApiError::unprocessable(format!(
+                "registration {text:?} is not one of accepted, pending, rejected"
+            ))
+        })?),
+    };
+    let password_hash = match body.password {
+        None => None,
+        Some(None) => Some(None),
+        Some(Some(password)) if password.is_empty() => {
+            return Err(ApiError::unprocessable(
+                "password must not be empty; use null to remove it",
+            ));
+        }
+        Some(Some(password)) if password.len() > 64 => {
+            return Err(ApiError::unprocessable(
+                "password must be at most 64 characters",
+            ));
+        }
+        Some(Some(password)) => Some(Some(hash_station_password(&password))),
+    };
+    let mut batch = WriteBatch::new();
+    batch.push(WriteOp::ProvisionStation(ProvisionStation {
+        id: id.clone(),
+        password_hash,
+        registration,
+        vendor_profile: body.vendor_profile,
+        at: Utc::now(),
+    }));
+    shared.store.commit(batch).await?;
+    let view = view(&shared, &id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("station {id} vanished")))?;
+    Ok(Json(view))
+}
+
+/// `DELETE /stations/{id}`: removes the station and disconnects it; sessions stay.
+pub async fn delete(
+    State(shared): State<Arc<Shared>>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    caller.require(ApiTokenRole::Admin)?;
+    let id = station_id(&id)?;
+    if shared.store.station(&id).await?.is_none() {
+        return Err(ApiError::not_found(format!("no station {id}")));
+    }
+    if let Some(live) = shared.registry.get(&id) {
+        live.close(CloseReason::Deleted);
+        live.wait_finished(std::time::Duration::from_secs(5)).await;
+    }
+    let mut batch = WriteBatch::new();
+    batch.push(WriteOp::DeleteStation(id));
+    shared.store.commit(batch).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Query of the frame log.
+#[derive(Debug, Deserialize)]
+pub struct MessagesQuery {
+    limit: Option<u32>,
+}
+
+/// `GET /stations/{id}/messages`: the raw frames in both directions, newest first.
+pub async fn messages(
+    State(shared): State<Arc<Shared>>,
+    _caller: Caller,
+    Path(id): Path<String>,
+    query: Result<Query<MessagesQuery>, QueryRejection>,
+) -> Result<impl IntoResponse, ApiError> {
+    let Query(query) = query.map_err(|error| ApiError::bad_request(error.body_text()))?;
+    let id = station_id(&id)?;
+    let limit = query
+        .limit
+        .unwrap_or(100)
+        .clamp(1, shared.config.api.max_page_size);
+    if shared.store.station(&id).await?.is_none() {
+        return Err(ApiError::not_found(format!("no station {id}")));
+    }
+    shared.store.flush().await?;
+    let frames = shared.store.frames(&id, limit).await?;
+    let rows: Vec<Value> = frames
+        .into_iter()
+        .map(|frame| {
+            json!({
+                "at": frame.at,
+                "direction": frame.direction.as_str(),
+                "ocpp_version": frame.ocpp_version,
+                "action": frame.action,
+                "message_id": frame.message_id,
+                "frame": serde_json::from_str::<Value>(&frame.text).ok(),
+                "text": frame.text,
+                "repairs": frame.repairs,
+            })
+        })
+        .collect();
+    Ok(Json(rows))
+}

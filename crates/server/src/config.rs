@@ -1,0 +1,408 @@
+//! Configuration: built-in defaults, then a TOML file, then `ZARYAD_…` environment variables.
+
+use std::path::Path;
+use std::time::Duration;
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+/// The prefix of environment variables that override the configuration (`__` between levels).
+pub const ENV_PREFIX: &str = "ZARYAD_";
+
+/// Everything the server can be configured with; `config/default.toml` documents each key.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// The charger-facing OCPP listener.
+    pub ocpp: OcppConfig,
+    /// The operator-facing REST API listener.
+    pub api: ApiConfig,
+    /// The database.
+    pub database: DatabaseConfig,
+    /// Id token decisions.
+    pub authorization: AuthorizationConfig,
+    /// Logging.
+    pub log: LogConfig,
+    /// Graceful shutdown.
+    pub shutdown: ShutdownConfig,
+}
+
+/// What to do with a station that connects but was never provisioned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UnknownStationPolicy {
+    /// Register it and answer its boot with `Accepted`.
+    Accept,
+    /// Register it for an operator's approval and answer its boot with `Pending`.
+    Pending,
+    /// Answer its boot with `Rejected`.
+    Reject,
+}
+
+/// What to do with an id token that is not in the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UnknownTokenPolicy {
+    /// Let it charge.
+    Accept,
+    /// Refuse it.
+    Reject,
+}
+
+/// How to treat a WebSocket upgrade without a `Sec-WebSocket-Protocol` header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MissingSubprotocol {
+    /// Assume OCPP 1.6, the field's usual culprit.
+    #[serde(rename = "ocpp1.6")]
+    Ocpp16,
+    /// Assume OCPP 2.0.1.
+    #[serde(rename = "ocpp2.0.1")]
+    Ocpp201,
+    /// Refuse the upgrade.
+    #[serde(rename = "reject")]
+    Reject,
+}
+
+/// The charger-facing listener and OCPP behaviour.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OcppConfig {
+    /// Address of the WebSocket listener.
+    pub listen: String,
+    /// Policy for stations that were never provisioned.
+    pub unknown_stations: UnknownStationPolicy,
+    /// Policy for upgrades without a subprotocol header.
+    pub missing_subprotocol: MissingSubprotocol,
+    /// Heartbeat interval given to accepted stations, seconds.
+    pub heartbeat_interval_secs: u32,
+    /// Retry interval given to pending or rejected stations, seconds.
+    pub boot_retry_interval_secs: u32,
+    /// Interval between WebSocket pings, seconds (0 disables pings).
+    pub ping_interval_secs: u64,
+    /// A connection silent for this long (no pong, no frame) is closed, seconds.
+    pub idle_timeout_secs: u64,
+    /// Largest accepted WebSocket message, bytes; larger ones close the socket with 1009.
+    pub max_message_bytes: usize,
+    /// Read buffer per connection, bytes (tungstenite's default of 128 KiB costs 1.3 GB per
+    /// 10,000 chargers).
+    pub read_buffer_bytes: usize,
+    /// Most bytes queued for writing per connection before writes fail.
+    pub max_write_buffer_bytes: usize,
+    /// How long the HTTP upgrade request may take, seconds.
+    pub handshake_timeout_secs: u64,
+}
+
+impl Default for OcppConfig {
+    fn default() -> OcppConfig {
+        OcppConfig {
+            listen: "0.0.0.0:9000".to_owned(),
+            unknown_stations: UnknownStationPolicy::Pending,
+            missing_subprotocol: MissingSubprotocol::Ocpp16,
+            heartbeat_interval_secs: 300,
+            boot_retry_interval_secs: 60,
+            ping_interval_secs: 60,
+            idle_timeout_secs: 180,
+            max_message_bytes: 64 * 1024,
+            read_buffer_bytes: 4 * 1024,
+            max_write_buffer_bytes: 256 * 1024,
+            handshake_timeout_secs: 10,
+        }
+    }
+}
+
+impl OcppConfig {
+    /// The ping interval, or `None` when pings are disabled.
+    pub fn ping_interval(&self) -> Option<Duration> {
+        (self.ping_interval_secs > 0).then(|| Duration::from_secs(self.ping_interval_secs))
+    }
+}
+
+/// The operator-facing API.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ApiConfig {
+    /// Address of the HTTP listener (REST API, metrics, health).
+    pub listen: String,
+    /// A bearer token with full rights; when unset, `serve` generates one at first start.
+    pub admin_token: Option<String>,
+    /// Largest page a list endpoint returns.
+    pub max_page_size: u32,
+}
+
+impl Default for ApiConfig {
+    fn default() -> ApiConfig {
+        ApiConfig {
+            listen: "127.0.0.1:8080".to_owned(),
+            admin_token: None,
+            max_page_size: 1000,
+        }
+    }
+}
+
+impl std::fmt::Debug for ApiConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiConfig")
+            .field("listen", &self.listen)
+            .field("admin_token", &self.admin_token.as_ref().map(|_| "***"))
+            .field("max_page_size", &self.max_page_size)
+            .finish()
+    }
+}
+
+/// The database.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// `sqlite://path` or `postgres://…`.
+    pub url: String,
+    /// Connections of the read pool.
+    pub read_pool_size: u32,
+    /// Most write requests committed in one transaction.
+    pub max_batch: usize,
+    /// Capacity of the write queue (back-pressure beyond it).
+    pub queue_capacity: usize,
+    /// How often buffered writes (frame log, last seen) are flushed, milliseconds.
+    pub flush_interval_ms: u64,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> DatabaseConfig {
+        DatabaseConfig {
+            url: "sqlite://data/zaryad.db".to_owned(),
+            read_pool_size: 4,
+            max_batch: 256,
+            queue_capacity: 4096,
+            flush_interval_ms: 1000,
+        }
+    }
+}
+
+impl std::fmt::Debug for DatabaseConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DatabaseConfig")
+            .field("url", &zaryad_store::redact_url(&self.url))
+            .field("read_pool_size", &self.read_pool_size)
+            .field("max_batch", &self.max_batch)
+            .field("queue_capacity", &self.queue_capacity)
+            .field("flush_interval_ms", &self.flush_interval_ms)
+            .finish()
+    }
+}
+
+impl DatabaseConfig {
+    /// The store's options.
+    pub fn store_options(&self) -> zaryad_store::StoreOptions {
+        zaryad_store::StoreOptions {
+            url: self.url.clone(),
+            read_pool_size: self.read_pool_size.max(1),
+            max_batch: self.max_batch.max(1),
+            queue_capacity: self.queue_capacity.max(1),
+            flush_interval: Duration::from_millis(self.flush_interval_ms.max(10)),
+        }
+    }
+}
+
+/// Id token decisions.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthorizationConfig {
+    /// Policy for tokens not in the store.
+    pub unknown_tokens: UnknownTokenPolicy,
+}
+
+impl Default for AuthorizationConfig {
+    fn default() -> AuthorizationConfig {
+        AuthorizationConfig {
+            unknown_tokens: UnknownTokenPolicy::Reject,
+        }
+    }
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Human,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Logging.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    /// Human or JSON lines.
+    pub format: LogFormat,
+    /// A `tracing` filter such as `info` or `zaryad_server=debug,info`; `RUST_LOG` wins.
+    pub level: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> LogConfig {
+        LogConfig {
+            format: LogFormat::Human,
+            level: "info".to_owned(),
+        }
+    }
+}
+
+/// Graceful shutdown.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ShutdownConfig {
+    /// Charger sockets are closed gradually over this window, seconds.
+    pub drain_secs: u64,
+}
+
+impl Default for ShutdownConfig {
+    fn default() -> ShutdownConfig {
+        ShutdownConfig { drain_secs: 10 }
+    }
+}
+
+/// Why the configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A file named with `--config` does not exist.
+    #[error("configuration file {0} does not exist")]
+    MissingFile(String),
+    /// A value is malformed or a key unknown.
+    #[error("invalid configuration: {0}")]
+    Invalid(#[from] Box<figment::Error>),
+}
+
+impl Config {
+    /// Loads defaults, then `path` (or `config/default.toml` when present), then the
+    /// environment. Returns the configuration and warnings about unknown `ZARYAD_` variables.
+    pub fn load(path: Option<&Path>) -> Result<(Config, Vec<String>), ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        match path {
+            Some(path) if !path.exists() => {
+                return Err(ConfigError::MissingFile(path.display().to_string()));
+            }
+            Some(path) => figment = figment.merge(Toml::file_exact(path)),
+            None => {
+                let default_path = Path::new("config/default.toml");
+                if default_path.exists() {
+                    figment = figment.merge(Toml::file_exact(default_path));
+                }
+            }
+        }
+        let (config, warnings) = Config::apply_env(figment, std::env::vars())?;
+        Ok((config, warnings))
+    }
+
+    /// Applies `ZARYAD_A__B` variables from `vars` on top of `figment`.
+    fn apply_env(
+        figment: Figment,
+        vars: impl Iterator<Item = (String, String)>,
+    ) -> Result<(Config, Vec<String>), ConfigError> {
+        let known = known_keys();
+        let mut warnings = Vec::new();
+        for (name, _) in vars {
+            if let Some(rest) = name.strip_prefix(ENV_PREFIX) {
+                let key = rest.to_ascii_lowercase().replace("__", ".");
+                if !known.contains(&key) {
+                    warnings.push(format!(
+                        "environment variable {name} matches no configuration key and is ignored"
+                    ));
+                }
+            }
+        }
+        let config: Config = figment
+            .merge(
+                Env::prefixed(ENV_PREFIX)
+                    .split("__")
+                    .filter_map(move |key| {
+                        // Unknown variables were reported above; dropping them keeps deny_unknown_fields
+                        // for files, where a typo is more likely a mistake worth failing on.
+                        let key = key.as_str().to_ascii_lowercase();
+                        known.contains(&key).then(|| key.into())
+                    }),
+            )
+            .extract()
+            .map_err(Box::new)?;
+        Ok((config, warnings))
+    }
+}
+
+/// Every dotted key of the configuration (`ocpp.listen`, …).
+fn known_keys() -> Vec<String> {
+    let mut keys = Vec::new();
+    if let Ok(serde_json::Value::Object(sections)) = serde_json::to_value(Config::default()) {
+        for (section, value) in sections {
+            if let serde_json::Value::Object(fields) = value {
+                keys.extend(fields.keys().map(|field| format!("{section}.{field}")));
+            }
+        }
+    }
+    keys
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load_with(vars: &[(&str, &str)]) -> Result<(Config, Vec<String>), ConfigError> {
+        let figment = Figment::from(Serialized::defaults(Config::default()));
+        let vars: Vec<(String, String)> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        // figment reads the real environment; the test passes the names it checks separately.
+        Config::apply_env(figment, vars.into_iter())
+    }
+
+    #[test]
+    fn defaults_match_the_contract() {
+        let config = Config::default();
+        assert_eq!(config.ocpp.listen, "0.0.0.0:9000");
+        assert_eq!(config.api.listen, "127.0.0.1:8080");
+        assert_eq!(config.database.url, "sqlite://data/zaryad.db");
+        assert_eq!(config.ocpp.unknown_stations, UnknownStationPolicy::Pending);
+        assert_eq!(
+            config.authorization.unknown_tokens,
+            UnknownTokenPolicy::Reject
+        );
+        assert!(config.api.admin_token.is_none());
+        assert_eq!(config.shutdown.drain_secs, 10);
+    }
+
+    #[test]
+    fn unknown_variables_are_reported() {
+        let (_, warnings) =
+            load_with(&[("ZARYAD_OCPP__LISTN", "x"), ("ZARYAD_API__LISTEN", "y")]).unwrap();
+        assert_eq!(warnings.len(), 1);
+        assert!(warnings[0].contains("ZARYAD_OCPP__LISTN"));
+    }
+
+    #[test]
+    fn the_shipped_file_parses_and_documents_every_key() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/default.toml");
+        let text = std::fs::read_to_string(&path).unwrap();
+        let config: Config = Figment::from(Serialized::defaults(Config::default()))
+            .merge(Toml::string(&text))
+            .extract()
+            .unwrap();
+        assert_eq!(config.ocpp.listen, "0.0.0.0:9000");
+        for key in known_keys() {
+            let field = key.rsplit('.').next().unwrap();
+            assert!(
+                text.contains(field),
+                "config/default.toml does not mention {key}"
+            );
+        }
+    }
+
+    #[test]
+    fn redacted_debug_hides_secrets() {
+        let mut config = Config::default();
+        config.api.admin_token = Some("s3cret".into());
+        config.database.url = "postgres://zaryad:hunter2@db/zaryad".into();
+        let debug = format!("{config:?}");
+        assert!(!debug.contains("s3cret"));
+        assert!(!debug.contains("hunter2"));
+    }
+}

@@ -1,0 +1,9 @@
+//! The charger side: the WebSocket listener, one task per connection, and the handling of
+//! each station's messages.
+
+mod connection;
+mod handshake;
+pub mod registry;
+mod station;
+
+pub use handshake::serve_ocpp;

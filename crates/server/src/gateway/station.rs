@@ -1,0 +1,780 @@
+//! One station's messages: decoded by the adapter, applied to the model, committed, answered.
+//!
+//! The connection task owns a [`StationContext`]: the station record, its connectors and its
+//! active sessions live here in memory, so no other task reads-modifies-writes them. Every
+//! change is committed (state and outbox event in one batch) before the in-memory copy is
+//! updated and before the charger gets its answer.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use serde_json::{Value, json};
+use zaryad_adapter::Repair;
+use zaryad_model::{
+    AuthorizationInfo, BootInfo, ChargerMessage, ChargingState, Connector, ConnectorStatus,
+    DataTransferStatus, DomainEvent, EventType, MeterSample, ReadingContext, Registration, Reply,
+    Session, SessionState, Station, StationId, StatusReport, Timestamp, TransactionEventKind,
+    TransactionReport,
+};
+use zaryad_store::{SessionFilter, StoreError, WriteBatch, WriteOp};
+use zaryad_wire::{ErrorCode, OcppVersion};
+
+use crate::config::{UnknownStationPolicy, UnknownTokenPolicy};
+use crate::metrics;
+use crate::state::Shared;
+use crate::views::SessionView;
+
+/// How often a running session may emit `session.updated` without a change of charging state.
+const SESSION_UPDATE_EVENT_INTERVAL: Duration = Duration::from_secs(60);
+
+/// The answer to one inbound CALL.
+pub struct CallOutcome {
+    /// The CALLRESULT payload, or the CALLERROR code and description.
+    pub result: Result<Value, (ErrorCode, String)>,
+    /// Repairs the adapter applied to the CALL.
+    pub repairs: Vec<Repair>,
+}
+
+/// Changes computed from one message, applied in memory only after they are committed.
+#[derive(Default)]
+struct Changes {
+    batch: WriteBatch,
+    sessions: Vec<Session>,
+    connectors: Vec<Connector>,
+    station: Option<Station>,
+}
+
+impl Changes {
+    fn event(&mut self, event: DomainEvent) {
+        self.batch.push(WriteOp::AppendEvent(event));
+    }
+
+    fn session(&mut self, session: Session) {
+        self.batch.push(WriteOp::UpsertSession(session.clone()));
+        self.sessions.push(session);
+    }
+
+    fn samples(
+        &mut self,
+        station_id: &StationId,
+        session: Option<&Session>,
+        evse_id: u32,
+        samples: &[MeterSample],
+    ) {
+        if samples.is_empty() {
+            return;
+        }
+        self.batch.push(WriteOp::InsertSamples {
+            station_id: station_id.clone(),
+            evse_id: session.map_or(evse_id, |session| session.evse_id),
+            session_id: session.map(|session| session.id.clone()),
+            samples: samples.to_vec(),
+        });
+    }
+}
+
+/// A station's live state, owned by its connection task.
+pub struct StationContext {
+    shared: Arc<Shared>,
+    station_id: StationId,
+    version: OcppVersion,
+    station: Station,
+    connectors: HashMap<(u32, u32), Connector>,
+    active: Vec<Session>,
+    last_update_event: HashMap<String, Instant>,
+}
+
+impl StationContext {
+    /// Loads the station (registering it under the unknown-station policy when it is new),
+    /// its connectors and active sessions, and records the connection.
+    pub async fn load(
+        shared: Arc<Shared>,
+        station_id: StationId,
+        version: OcppVersion,
+    ) -> Result<StationContext, StoreError> {
+        let now = Utc::now();
+        let store = &shared.store;
+        let mut station = match store.station(&station_id).await? {
+            Some(station) => station,
+            None => {
+                let registration = match shared.config.ocpp.unknown_stations {
+                    UnknownStationPolicy::Accept => Registration::Accepted,
+                    UnknownStationPolicy::Pending => Registration::Pending,
+                    UnknownStationPolicy::Reject => Registration::Rejected,
+                };
+                tracing::info!(station = %station_id, registration = registration.as_str(), "unknown station registered");
+                Station::new(station_id.clone(), registration, now)
+            }
+        };
+        station.ocpp_version = Some(version.as_str().to_owned());
+        station.last_seen_at = Some(now);
+        let connectors = store
+            .connectors(&station_id)
+            .await?
+            .into_iter()
+            .map(|connector| ((connector.evse_id, connector.connector_id), connector))
+            .collect();
+        let active = store
+            .sessions(&SessionFilter {
+                station_id: Some(station_id.clone()),
+                state: Some(SessionState::Active),
+                limit: 1000,
+            })
+            .await?;
+        let mut context = StationContext {
+            shared,
+            station_id,
+            version,
+            station: station.clone(),
+            connectors,
+            active,
+            last_update_event: HashMap::new(),
+        };
+        let mut changes = Changes::default();
+        changes.batch.push(WriteOp::UpsertStation(station.clone()));
+        changes.station = Some(station);
+        let data = json!({"ocpp_version": version.as_str()});
+        changes.event(context.event(EventType::StationConnected, None, data, now));
+        context.commit(changes).await?;
+        Ok(context)
+    }
+
+    /// Records the end of the connection.
+    pub async fn disconnected(&mut self) -> Result<(), StoreError> {
+        let mut changes = Changes::default();
+        let event = self.event(EventType::StationDisconnected, None, json!({}), Utc::now());
+        changes.event(event);
+        self.commit(changes).await
+    }
+
+    /// Handles one inbound CALL and returns what to answer.
+    pub async fn handle_call(
+        &mut self,
+        action: &str,
+        payload: Value,
+        received_at: Timestamp,
+    ) -> CallOutcome {
+        let decoded = match zaryad_adapter::decode_call(self.version, action, payload, received_at)
+        {
+            Ok(decoded) => decoded,
+            Err(error) => {
+                return CallOutcome {
+                    result: Err((error.code, error.description)),
+                    repairs: Vec::new(),
+                };
+            }
+        };
+        let repairs = decoded.repairs;
+        for repair in &repairs {
+            metrics::repair_applied(repair.name.as_ref(), self.station.vendor.as_deref());
+        }
+        if self.station.registration == Registration::Rejected
+            && !matches!(decoded.message, ChargerMessage::Boot(_))
+        {
+            return CallOutcome {
+                result: Err((
+                    ErrorCode::SecurityError,
+                    "the station is not accepted by this CSMS".to_owned(),
+                )),
+                repairs,
+            };
+        }
+        let result = match self.apply(decoded.message, received_at).await {
+            Ok(reply) => Ok(zaryad_adapter::encode_reply(self.version, action, &reply)),
+            Err(error) => {
+                tracing::error!(station = %self.station_id, action, %error, "message not stored; the charger will retry");
+                Err((
+                    ErrorCode::InternalError,
+                    "the CSMS could not store this message; please retry".to_owned(),
+                ))
+            }
+        };
+        CallOutcome { result, repairs }
+    }
+
+    async fn apply(
+        &mut self,
+        message: ChargerMessage,
+        now: Timestamp,
+    ) -> Result<Reply, StoreError> {
+        match message {
+            ChargerMessage::Boot(info) => self.boot(info, now).await,
+            ChargerMessage::Heartbeat => Ok(Reply::Heartbeat { current_time: now }),
+            ChargerMessage::Status(report) => self.status(report, now).await,
+            ChargerMessage::Authorize { id_token } => {
+                Ok(Reply::Authorize(self.authorize(&id_token, now).await?))
+            }
+            ChargerMessage::Transaction(report) => self.transaction(report, now).await,
+            ChargerMessage::MeterValues {
+                evse_id,
+                transaction_id,
+                samples,
+            } => {
+                self.meter_values(evse_id, transaction_id, samples, now)
+                    .await
+            }
+            ChargerMessage::DataTransfer {
+                vendor_id,
+                message_id,
+                ..
+            } => {
+                // Vendor decoders come with vendor profiles; until one claims this vendor, the
+                // frame log keeps the data and the spec's answer for an unknown vendor applies.
+                tracing::debug!(station = %self.station_id, vendor_id, ?message_id, "DataTransfer for an unknown vendor");
+                Ok(Reply::DataTransfer {
+                    status: DataTransferStatus::UnknownVendorId,
+                    data: None,
+                })
+            }
+            ChargerMessage::Notification { .. } => Ok(Reply::Empty),
+        }
+    }
+
+    async fn boot(&mut self, info: BootInfo, now: Timestamp) -> Result<Reply, StoreError> {
+        // The operator may have changed the registration or profile since the connection began.
+        if let Some(fresh) = self.shared.store.station(&self.station_id).await? {
+            self.station = fresh;
+        }
+        let mut station = self.station.clone();
+        station.vendor = info.vendor.clone().or(station.vendor);
+        station.model = info.model.clone().or(station.model);
+        station.firmware_version = info.firmware_version.clone();
+        station.serial_number = info.serial_number.clone().or(station.serial_number);
+        station.last_boot_at = Some(now);
+        station.ocpp_version = Some(self.version.as_str().to_owned());
+        let registration = station.registration;
+        let mut changes = Changes::default();
+        changes.batch.push(WriteOp::UpsertStation(station.clone()));
+        let data = json!({
+            "registration": registration.as_str(),
+            "vendor": info.vendor,
+            "model": info.model,
+            "firmware_version": info.firmware_version,
+            "serial_number": info.serial_number,
+            "reason": info.reason,
+        });
+        changes.event(self.event(EventType::StationBooted, None, data, now));
+        changes.station = Some(station);
+        self.commit(changes).await?;
+        let ocpp = &self.shared.config.ocpp;
+        let interval_seconds = match registration {
+            Registration::Accepted => ocpp.heartbeat_interval_secs,
+            Registration::Pending | Registration::Rejected => ocpp.boot_retry_interval_secs,
+        };
+        Ok(Reply::Boot {
+            registration,
+            interval_seconds,
+            current_time: now,
+        })
+    }
+
+    async fn status(&mut self, report: StatusReport, now: Timestamp) -> Result<Reply, StoreError> {
+        let key = (report.evse_id, report.connector_id);
+        let mut connector = self
+            .connectors
+            .get(&key)
+            .cloned()
+            .unwrap_or_else(|| Connector::new(report.evse_id, report.connector_id));
+        let previous = connector.status();
+        connector.reported_status = report.status;
+        connector.error_code = report.error_code;
+        connector.info = report.info;
+        connector.status_at = Some(report.timestamp.unwrap_or(now));
+        if report.connector_type.is_some() {
+            connector.connector_type = report.connector_type;
+        }
+        if matches!(
+            report.status,
+            ConnectorStatus::Available | ConnectorStatus::Unavailable | ConnectorStatus::Faulted
+        ) {
+            connector.charging_state = None;
+        } else if connector.charging_state.is_none() {
+            // A 2.0.1 `Occupied` after a transaction already reported its charging state.
+            connector.charging_state = self
+                .active
+                .iter()
+                .find(|session| session.evse_id == report.evse_id)
+                .and_then(|session| session.charging_state);
+        }
+        let mut changes = Changes::default();
+        self.connector_changed(&mut changes, connector, previous, now);
+        self.commit(changes).await?;
+        Ok(Reply::Empty)
+    }
+
+    async fn authorize(
+        &self,
+        id_token: &str,
+        now: Timestamp,
+    ) -> Result<AuthorizationInfo, StoreError> {
+        let known = self.shared.store.id_token(id_token).await?;
+        let accept_unknown =
+            self.shared.config.authorization.unknown_tokens == UnknownTokenPolicy::Accept;
+        Ok(AuthorizationInfo::decide(
+            known.as_ref(),
+            accept_unknown,
+            now,
+        ))
+    }
+
+    async fn transaction(
+        &mut self,
+        report: TransactionReport,
+        now: Timestamp,
+    ) -> Result<Reply, StoreError> {
+        let authorization = match (&report.id_token, &report.id_token_type) {
+            (Some(token), _) => Some(self.authorize(token, now).await?),
+            // A 2.0.1 `NoAuthorization` token: the charger asks nobody, and the answer says so.
+            (None, Some(_)) => Some(AuthorizationInfo::accepted()),
+            (None, None) => None,
+        };
+        match report.transaction_id.clone() {
+            None => {
+                self.start_with_assigned_id(report, authorization, now)
+                    .await
+            }
+            Some(transaction_id) => {
+                self.charger_numbered(transaction_id, report, now).await?;
+                Ok(Reply::Transaction {
+                    assigned_transaction_id: None,
+                    authorization,
+                })
+            }
+        }
+    }
+
+    /// A 1.6 StartTransaction: the CSMS assigns the transaction id.
+    async fn start_with_assigned_id(
+        &mut self,
+        report: TransactionReport,
+        authorization: Option<AuthorizationInfo>,
+        now: Timestamp,
+    ) -> Result<Reply, StoreError> {
+        let accept_unknown =
+            self.shared.config.authorization.unknown_tokens == UnknownTokenPolicy::Accept;
+        let authorization =
+            authorization.unwrap_or_else(|| AuthorizationInfo::decide(None, accept_unknown, now));
+        let evse_id = report.evse_id.unwrap_or(1);
+        if let Some(existing) = self
+            .active
+            .iter()
+            .find(|session| session.evse_id == evse_id && session.is_resent_start(&report))
+        {
+            // The charger lost our answer and asks again: same transaction, no second session.
+            return Ok(Reply::Transaction {
+                assigned_transaction_id: existing.transaction_id.parse().ok(),
+                authorization: Some(authorization),
+            });
+        }
+        let mut changes = Changes::default();
+        self.close_unfinished(&mut changes, evse_id, report.timestamp, now);
+        let transaction_id = self.shared.store.next_transaction_id().await?;
+        let session = Session::begin(
+            new_id(),
+            self.station_id.clone(),
+            transaction_id.to_string(),
+            &report,
+            now,
+        );
+        self.started(&mut changes, session, &report, now);
+        self.commit(changes).await?;
+        Ok(Reply::Transaction {
+            assigned_transaction_id: Some(transaction_id),
+            authorization: Some(authorization),
+        })
+    }
+
+    /// A transaction whose id the charger chose (2.0.1), or a 1.6 stop.
+    async fn charger_numbered(
+        &mut self,
+        transaction_id: String,
+        report: TransactionReport,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        let known = match self
+            .active
+            .iter()
+            .find(|session| session.transaction_id == transaction_id)
+        {
+            Some(session) => Some(session.clone()),
+            None => {
+                self.shared
+                    .store
+                    .session_by_transaction(&self.station_id, &transaction_id)
+                    .await?
+            }
+        };
+        let mut changes = Changes::default();
+        match (report.kind, known) {
+            (TransactionEventKind::Ended, Some(session))
+                if session.state == SessionState::Completed =>
+            {
+                if is_placeholder_id(&transaction_id) && !is_same_stop(&session, &report) {
+                    // Ids like 0 or -1 are not unique: a different stop is a different session.
+                    self.begin_and_end_unknown(&mut changes, transaction_id, &report, now);
+                } else {
+                    // A resent stop: already recorded, nothing changes.
+                    return Ok(());
+                }
+            }
+            (_, Some(session)) if session.state == SessionState::Completed => {
+                // A late start or update for a finished session: keep its samples, change nothing.
+                changes.samples(
+                    &self.station_id,
+                    Some(&session),
+                    session.evse_id,
+                    &report.samples,
+                );
+            }
+            (TransactionEventKind::Ended, Some(mut session)) => {
+                session.end(&report, now);
+                changes.samples(
+                    &self.station_id,
+                    Some(&session),
+                    session.evse_id,
+                    &report.samples,
+                );
+                self.ended(&mut changes, session, now);
+            }
+            (_, Some(mut session)) => {
+                let charging_state_before = session.charging_state;
+                session.update(&report, now);
+                changes.samples(
+                    &self.station_id,
+                    Some(&session),
+                    session.evse_id,
+                    &report.samples,
+                );
+                if report.charging_state.is_some() {
+                    self.refine_connector(&mut changes, &session, report.connector_id, now);
+                }
+                self.updated(&mut changes, session, charging_state_before, now);
+            }
+            (TransactionEventKind::Ended, None) => {
+                self.begin_and_end_unknown(&mut changes, transaction_id, &report, now);
+            }
+            (kind, None) => {
+                let evse_id = report.evse_id.unwrap_or(1);
+                self.close_unfinished(&mut changes, evse_id, report.timestamp, now);
+                let mut session = Session::begin(
+                    new_id(),
+                    self.station_id.clone(),
+                    transaction_id,
+                    &report,
+                    now,
+                );
+                if kind == TransactionEventKind::Updated {
+                    session.flag("transaction-start-missing");
+                }
+                self.refine_connector(&mut changes, &session, report.connector_id, now);
+                self.started(&mut changes, session, &report, now);
+            }
+        }
+        self.commit(changes).await
+    }
+
+    /// Records a stop for a transaction never seen: a billable session is never dropped.
+    fn begin_and_end_unknown(
+        &mut self,
+        changes: &mut Changes,
+        transaction_id: String,
+        report: &TransactionReport,
+        now: Timestamp,
+    ) {
+        let begin_samples: Vec<MeterSample> = report
+            .samples
+            .iter()
+            .filter(|sample| sample.context == ReadingContext::TransactionBegin)
+            .cloned()
+            .collect();
+        let started_at = report
+            .samples
+            .iter()
+            .map(|sample| sample.timestamp)
+            .min()
+            .map_or(report.timestamp, |first| first.min(report.timestamp));
+        let start = TransactionReport {
+            kind: TransactionEventKind::Started,
+            meter_wh: None,
+            samples: begin_samples,
+            timestamp: started_at,
+            ..report.clone()
+        };
+        let mut session = Session::begin(
+            new_id(),
+            self.station_id.clone(),
+            transaction_id,
+            &start,
+            now,
+        );
+        session.flag("transaction-start-missing");
+        session.end(report, now);
+        changes.samples(
+            &self.station_id,
+            Some(&session),
+            session.evse_id,
+            &report.samples,
+        );
+        let data = SessionView::json(&session);
+        changes.event(self.event(EventType::SessionStarted, Some(&session), data.clone(), now));
+        changes.event(self.event(EventType::SessionEnded, Some(&session), data, now));
+        changes.session(session);
+    }
+
+    async fn meter_values(
+        &mut self,
+        evse_id: u32,
+        transaction_id: Option<String>,
+        samples: Vec<MeterSample>,
+        now: Timestamp,
+    ) -> Result<Reply, StoreError> {
+        let mut changes = Changes::default();
+        let active = self
+            .find_active(transaction_id.as_deref(), evse_id)
+            .cloned();
+        match active {
+            Some(mut session) => {
+                let charging_state = session.charging_state;
+                session.apply_samples(&samples, now);
+                changes.samples(&self.station_id, Some(&session), evse_id, &samples);
+                self.updated(&mut changes, session, charging_state, now);
+            }
+            None => {
+                let finished = match transaction_id
+                    .as_deref()
+                    .filter(|id| !is_placeholder_id(id))
+                {
+                    Some(id) => {
+                        self.shared
+                            .store
+                            .session_by_transaction(&self.station_id, id)
+                            .await?
+                    }
+                    None => None,
+                };
+                changes.samples(&self.station_id, finished.as_ref(), evse_id, &samples);
+            }
+        }
+        self.commit(changes).await?;
+        Ok(Reply::Empty)
+    }
+
+    /// The active session a message without a reliable transaction id belongs to.
+    fn find_active(&self, transaction_id: Option<&str>, evse_id: u32) -> Option<&Session> {
+        if let Some(id) = transaction_id.filter(|id| !is_placeholder_id(id))
+            && let Some(session) = self
+                .active
+                .iter()
+                .find(|session| session.transaction_id == id)
+        {
+            return Some(session);
+        }
+        let mut on_evse = self
+            .active
+            .iter()
+            .filter(|session| session.evse_id == evse_id);
+        match (on_evse.next(), on_evse.next()) {
+            (Some(only), None) => Some(only),
+            _ => None,
+        }
+    }
+
+    /// Closes a session left open on `evse_id` when a new one starts there.
+    fn close_unfinished(
+        &mut self,
+        changes: &mut Changes,
+        evse_id: u32,
+        new_start: Timestamp,
+        now: Timestamp,
+    ) {
+        let unfinished: Vec<Session> = self
+            .active
+            .iter()
+            .filter(|session| session.evse_id == evse_id)
+            .cloned()
+            .collect();
+        for mut session in unfinished {
+            let stop = TransactionReport {
+                stop_reason: Some(zaryad_model::StopReason::Other),
+                ..TransactionReport::new(TransactionEventKind::Ended, new_start)
+            };
+            session.end(&stop, now);
+            session.flag("closed-by-next-transaction");
+            tracing::warn!(station = %self.station_id, session = %session.id, "a new transaction started on an EVSE whose previous one never stopped; closing it");
+            self.ended(changes, session, now);
+        }
+    }
+
+    fn started(
+        &mut self,
+        changes: &mut Changes,
+        session: Session,
+        report: &TransactionReport,
+        now: Timestamp,
+    ) {
+        changes.samples(
+            &self.station_id,
+            Some(&session),
+            session.evse_id,
+            &report.samples,
+        );
+        let data = SessionView::json(&session);
+        changes.event(self.event(EventType::SessionStarted, Some(&session), data, now));
+        self.last_update_event
+            .insert(session.id.clone(), Instant::now());
+        changes.session(session);
+    }
+
+    fn updated(
+        &mut self,
+        changes: &mut Changes,
+        session: Session,
+        charging_state_before: Option<ChargingState>,
+        now: Timestamp,
+    ) {
+        let due = self
+            .last_update_event
+            .get(&session.id)
+            .is_none_or(|last| last.elapsed() >= SESSION_UPDATE_EVENT_INTERVAL);
+        if due || session.charging_state != charging_state_before {
+            let data = SessionView::json(&session);
+            changes.event(self.event(EventType::SessionUpdated, Some(&session), data, now));
+            self.last_update_event
+                .insert(session.id.clone(), Instant::now());
+        }
+        changes.session(session);
+    }
+
+    fn ended(&mut self, changes: &mut Changes, session: Session, now: Timestamp) {
+        let data = SessionView::json(&session);
+        changes.event(self.event(EventType::SessionEnded, Some(&session), data, now));
+        self.last_update_event.remove(&session.id);
+        let evse_id = session.evse_id;
+        let stale: Vec<Connector> = self
+            .connectors
+            .values()
+            .filter(|connector| connector.evse_id == evse_id && connector.charging_state.is_some())
+            .cloned()
+            .collect();
+        for mut connector in stale {
+            let previous = connector.status();
+            connector.charging_state = None;
+            self.connector_changed(changes, connector, previous, now);
+        }
+        changes.session(session);
+    }
+
+    /// Refines a 2.0.1 connector's status with its transaction's charging state.
+    fn refine_connector(
+        &mut self,
+        changes: &mut Changes,
+        session: &Session,
+        connector_id: Option<u32>,
+        now: Timestamp,
+    ) {
+        let connector_id = connector_id.unwrap_or(session.connector_id);
+        let key = (session.evse_id, connector_id);
+        let mut connector = self
+            .connectors
+            .get(&key)
+            .cloned()
+            .unwrap_or_else(|| Connector::new(session.evse_id, connector_id));
+        let previous = connector.status();
+        connector.charging_state = session.charging_state;
+        if connector.reported_status == ConnectorStatus::Unknown {
+            // No StatusNotification yet: a transaction means a vehicle is plugged in.
+            connector.reported_status = ConnectorStatus::Occupied;
+        }
+        self.connector_changed(changes, connector, previous, now);
+    }
+
+    fn connector_changed(
+        &self,
+        changes: &mut Changes,
+        connector: Connector,
+        previous: ConnectorStatus,
+        now: Timestamp,
+    ) {
+        if connector.status() != previous {
+            let data = json!({
+                "evse_id": connector.evse_id,
+                "connector_id": connector.connector_id,
+                "status": connector.status().as_str(),
+                "previous_status": previous.as_str(),
+                "error_code": connector.error_code,
+            });
+            changes.event(self.event(EventType::ConnectorStatusChanged, None, data, now));
+        }
+        changes.batch.push(WriteOp::UpsertConnector {
+            station_id: self.station_id.clone(),
+            connector: connector.clone(),
+        });
+        changes.connectors.push(connector);
+    }
+
+    fn event(
+        &self,
+        event_type: EventType,
+        session: Option<&Session>,
+        data: Value,
+        now: Timestamp,
+    ) -> DomainEvent {
+        DomainEvent {
+            id: new_id(),
+            event_type,
+            occurred_at: now,
+            station_id: self.station_id.clone(),
+            session_id: session.map(|session| session.id.clone()),
+            data,
+        }
+    }
+
+    /// Commits `changes`, then applies them to the in-memory state.
+    async fn commit(&mut self, changes: Changes) -> Result<(), StoreError> {
+        if changes.batch.is_empty() {
+            return Ok(());
+        }
+        let started = Instant::now();
+        self.shared.store.commit(changes.batch).await?;
+        metrics::commit_latency(started.elapsed());
+        for session in changes.sessions {
+            let position = self
+                .active
+                .iter()
+                .position(|active| active.id == session.id);
+            match (session.state, position) {
+                (SessionState::Active, Some(index)) => self.active[index] = session,
+                (SessionState::Active, None) => self.active.push(session),
+                (SessionState::Completed, Some(index)) => {
+                    self.active.remove(index);
+                }
+                (SessionState::Completed, None) => {}
+            }
+        }
+        for connector in changes.connectors {
+            self.connectors
+                .insert((connector.evse_id, connector.connector_id), connector);
+        }
+        if let Some(station) = changes.station {
+            self.station = station;
+        }
+        Ok(())
+    }
+}
+
+/// A new time-ordered id for sessions and events.
+fn new_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
+/// Transaction ids chargers send when they have none (1.6 `0`, `-1`).
+fn is_placeholder_id(transaction_id: &str) -> bool {
+    transaction_id.parse::<i64>().is_ok_and(|id| id <= 0)
+}
+
+fn is_same_stop(session: &Session, report: &TransactionReport) -> bool {
+    session.ended_at == Some(report.timestamp)
+        && (report.meter_wh.is_none() || session.meter_stop_wh == report.meter_wh)
+}

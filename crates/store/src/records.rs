@@ -1,0 +1,206 @@
+//! The rows the store reads and writes that are not model types.
+
+use serde::{Deserialize, Serialize};
+use zaryad_model::{
+    Connector, DomainEvent, IdToken, MeterSample, Registration, Session, Station, StationId,
+    Timestamp,
+};
+
+/// One operation of a [`WriteBatch`].
+#[derive(Debug, Clone)]
+pub enum WriteOp {
+    /// Inserts or fully updates a station's descriptive fields (boot data, registration,
+    /// version, last boot). Leaves the password and `provisioned` of an existing row alone.
+    UpsertStation(Station),
+    /// An operator's provisioning (`PUT /stations/{id}`): creates the station if missing
+    /// (marked provisioned) and sets only the fields given.
+    ProvisionStation(ProvisionStation),
+    /// Removes a station and its connectors; its sessions stay for billing.
+    DeleteStation(StationId),
+    /// Inserts or updates one connector of a station.
+    UpsertConnector {
+        /// The station.
+        station_id: StationId,
+        /// The connector's full state.
+        connector: Connector,
+    },
+    /// Inserts a new session or fully updates an existing one (matched by `Session::id`).
+    UpsertSession(Session),
+    /// Appends meter samples, to a session when `session_id` is given.
+    InsertSamples {
+        /// The station that measured them.
+        station_id: StationId,
+        /// The EVSE they belong to.
+        evse_id: u32,
+        /// The session they belong to, if any.
+        session_id: Option<String>,
+        /// The samples.
+        samples: Vec<MeterSample>,
+    },
+    /// Appends a domain event to the outbox.
+    AppendEvent(DomainEvent),
+    /// Inserts or replaces an id token.
+    UpsertIdToken(IdToken),
+    /// Removes an id token.
+    DeleteIdToken(String),
+    /// Stores an API token (its hash only).
+    InsertApiToken(ApiToken),
+}
+
+/// Operations that commit together, in order, or not at all.
+#[derive(Debug, Clone, Default)]
+pub struct WriteBatch {
+    /// The operations.
+    pub ops: Vec<WriteOp>,
+}
+
+impl WriteBatch {
+    /// An empty batch.
+    pub fn new() -> WriteBatch {
+        WriteBatch::default()
+    }
+
+    /// Adds an operation.
+    pub fn push(&mut self, op: WriteOp) -> &mut WriteBatch {
+        self.ops.push(op);
+        self
+    }
+
+    /// True when there is nothing to write.
+    pub fn is_empty(&self) -> bool {
+        self.ops.is_empty()
+    }
+}
+
+/// What an operator sets on a station; `None` leaves a field as it is.
+#[derive(Debug, Clone)]
+pub struct ProvisionStation {
+    /// The station.
+    pub id: StationId,
+    /// The new password hash; `Some(None)` removes the password.
+    pub password_hash: Option<Option<String>>,
+    /// The new registration.
+    pub registration: Option<Registration>,
+    /// The pinned vendor profile; `Some(None)` unpins it.
+    pub vendor_profile: Option<Option<String>>,
+    /// When the operator made the change.
+    pub at: Timestamp,
+}
+
+/// The secret a station authenticates with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StationCredentials {
+    /// The station.
+    pub station_id: StationId,
+    /// Salted password hash in the server's format, `None` when no password is set.
+    pub password_hash: Option<String>,
+}
+
+/// Which way a frame went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    /// From the charger to the CSMS.
+    Inbound,
+    /// From the CSMS to the charger.
+    Outbound,
+}
+
+impl Direction {
+    /// The direction as stored and shown.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Direction::Inbound => "inbound",
+            Direction::Outbound => "outbound",
+        }
+    }
+}
+
+/// One frame of the frame log, as it crossed the wire.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FrameRecord {
+    /// The station.
+    pub station_id: StationId,
+    /// Which way it went.
+    pub direction: Direction,
+    /// When it was received or sent (server time).
+    pub at: Timestamp,
+    /// `1.6` or `2.0.1`.
+    pub ocpp_version: String,
+    /// The OCPP action, when known (answers carry their CALL's action).
+    pub action: Option<String>,
+    /// The OCPP-J message id, when readable.
+    pub message_id: Option<String>,
+    /// The raw text exactly as it crossed the wire.
+    pub text: String,
+    /// The names of the repairs the adapter applied to it.
+    pub repairs: Vec<String>,
+}
+
+/// An event as stored in the outbox, with its position.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredEvent {
+    /// Position in the outbox, increasing.
+    pub seq: i64,
+    /// The event.
+    pub event: DomainEvent,
+}
+
+/// Filters for listing sessions.
+#[derive(Debug, Clone, Default)]
+pub struct SessionFilter {
+    /// Only this station's sessions.
+    pub station_id: Option<StationId>,
+    /// Only active or only completed sessions.
+    pub state: Option<zaryad_model::SessionState>,
+    /// At most this many (the API caps it).
+    pub limit: u32,
+}
+
+/// What an API token may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ApiTokenRole {
+    /// Reads only.
+    Viewer,
+    /// Reads and sends commands.
+    Operator,
+    /// Everything, including tokens and provisioning.
+    Admin,
+}
+
+impl ApiTokenRole {
+    /// The role as stored and shown.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ApiTokenRole::Viewer => "viewer",
+            ApiTokenRole::Operator => "operator",
+            ApiTokenRole::Admin => "admin",
+        }
+    }
+
+    /// Reads the stored spelling.
+    pub fn parse(text: &str) -> Option<ApiTokenRole> {
+        match text {
+            "viewer" => Some(ApiTokenRole::Viewer),
+            "operator" => Some(ApiTokenRole::Operator),
+            "admin" => Some(ApiTokenRole::Admin),
+            _ => None,
+        }
+    }
+}
+
+/// An API bearer token; only its hash is stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiToken {
+    /// Stable id of the token.
+    pub id: String,
+    /// A name for humans.
+    pub name: String,
+    /// What it may do.
+    pub role: ApiTokenRole,
+    /// SHA-256 of the token, hex.
+    pub token_hash: String,
+    /// When it was created.
+    pub created_at: Timestamp,
+}

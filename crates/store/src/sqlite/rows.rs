@@ -1,0 +1,333 @@
+//! How model values are spelled in SQLite columns, and rows turned back into model values.
+//!
+//! Everything read from the database is checked: a value that does not parse is reported as
+//! [`StoreError::Corrupt`] naming its table and column, never a panic.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde_json::Value;
+use sqlx::Row;
+use sqlx::sqlite::SqliteRow;
+use zaryad_model::{
+    ChargingState, Connector, ConnectorStatus, ConnectorType, DomainEvent, EventType, IdToken,
+    IdTokenStatus, Measurand, MeterSample, ReadingContext, Registration, Session, SessionState,
+    Station, StationId, StopReason, Timestamp, Unit,
+};
+
+use crate::{ApiToken, ApiTokenRole, Direction, FrameRecord, StoreError, StoredEvent};
+
+/// A timestamp as stored: fixed-width RFC 3339 with nanoseconds, so text order is time order.
+pub(crate) fn timestamp_text(at: &Timestamp) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Nanos, true)
+}
+
+/// An optional timestamp as stored.
+pub(crate) fn opt_timestamp_text(at: Option<&Timestamp>) -> Option<String> {
+    at.map(timestamp_text)
+}
+
+/// A `u64` kept bit for bit in SQLite's signed 64-bit integer (values above `i64::MAX` come
+/// back unchanged through [`i64_to_u64`]; only ordering in SQL would be wrong, and nothing
+/// orders by these columns).
+pub(crate) fn u64_to_i64(value: u64) -> i64 {
+    i64::from_ne_bytes(value.to_ne_bytes())
+}
+
+/// The inverse of [`u64_to_i64`].
+fn i64_to_u64(value: i64) -> u64 {
+    u64::from_ne_bytes(value.to_ne_bytes())
+}
+
+/// JSON text of a list of names (quirks, repairs).
+pub(crate) fn names_json(names: &[String]) -> Result<String, StoreError> {
+    serde_json::to_string(names).map_err(encode_error)
+}
+
+/// JSON text of an event's data.
+pub(crate) fn value_json(value: &Value) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(encode_error)
+}
+
+fn encode_error(error: serde_json::Error) -> StoreError {
+    StoreError::Database(sqlx::Error::Encode(Box::new(error)))
+}
+
+/// Typed access to the columns of one row of `table`, with errors that name the column.
+struct Columns<'r> {
+    row: &'r SqliteRow,
+    table: &'static str,
+}
+
+impl<'r> Columns<'r> {
+    fn new(row: &'r SqliteRow, table: &'static str) -> Columns<'r> {
+        Columns { row, table }
+    }
+
+    fn corrupt(&self, column: &'static str, detail: impl Into<String>) -> StoreError {
+        StoreError::Corrupt {
+            table: self.table,
+            column,
+            detail: detail.into(),
+        }
+    }
+
+    fn get<T>(&self, column: &'static str) -> Result<T, StoreError>
+    where
+        T: sqlx::Decode<'r, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>,
+    {
+        self.row
+            .try_get::<T, _>(column)
+            .map_err(|error| self.corrupt(column, error.to_string()))
+    }
+
+    fn text(&self, column: &'static str) -> Result<String, StoreError> {
+        self.get(column)
+    }
+
+    fn opt_text(&self, column: &'static str) -> Result<Option<String>, StoreError> {
+        self.get(column)
+    }
+
+    fn opt_f64(&self, column: &'static str) -> Result<Option<f64>, StoreError> {
+        self.get(column)
+    }
+
+    fn u32(&self, column: &'static str) -> Result<u32, StoreError> {
+        let value: i64 = self.get(column)?;
+        u32::try_from(value).map_err(|_| self.corrupt(column, format!("{value} is not a u32")))
+    }
+
+    fn bool(&self, column: &'static str) -> Result<bool, StoreError> {
+        match self.get::<i64>(column)? {
+            0 => Ok(false),
+            1 => Ok(true),
+            other => Err(self.corrupt(column, format!("{other} is not 0 or 1"))),
+        }
+    }
+
+    fn station_id(&self, column: &'static str) -> Result<StationId, StoreError> {
+        let text = self.text(column)?;
+        StationId::parse(&text).map_err(|error| self.corrupt(column, error.to_string()))
+    }
+
+    fn timestamp(&self, column: &'static str) -> Result<Timestamp, StoreError> {
+        let text = self.text(column)?;
+        self.parse_timestamp(column, &text)
+    }
+
+    fn opt_timestamp(&self, column: &'static str) -> Result<Option<Timestamp>, StoreError> {
+        self.opt_text(column)?
+            .map(|text| self.parse_timestamp(column, &text))
+            .transpose()
+    }
+
+    fn parse_timestamp(&self, column: &'static str, text: &str) -> Result<Timestamp, StoreError> {
+        DateTime::parse_from_rfc3339(text)
+            .map(|at| at.with_timezone(&Utc))
+            .map_err(|error| self.corrupt(column, format!("{text:?}: {error}")))
+    }
+
+    /// A column spelled by a model enum's `as_str`, read back with its `parse`.
+    fn parsed<T>(
+        &self,
+        column: &'static str,
+        parse: impl Fn(&str) -> Option<T>,
+    ) -> Result<T, StoreError> {
+        let text = self.text(column)?;
+        parse(&text).ok_or_else(|| self.corrupt(column, format!("unknown value {text:?}")))
+    }
+
+    fn opt_parsed<T>(
+        &self,
+        column: &'static str,
+        parse: impl Fn(&str) -> Option<T>,
+    ) -> Result<Option<T>, StoreError> {
+        self.opt_text(column)?
+            .map(|text| {
+                parse(&text).ok_or_else(|| self.corrupt(column, format!("unknown value {text:?}")))
+            })
+            .transpose()
+    }
+
+    fn names(&self, column: &'static str) -> Result<Vec<String>, StoreError> {
+        let text = self.text(column)?;
+        serde_json::from_str(&text).map_err(|error| self.corrupt(column, error.to_string()))
+    }
+
+    fn json(&self, column: &'static str) -> Result<Value, StoreError> {
+        let text = self.text(column)?;
+        serde_json::from_str(&text).map_err(|error| self.corrupt(column, error.to_string()))
+    }
+}
+
+/// A `stations` row.
+pub(crate) fn station(row: &SqliteRow) -> Result<Station, StoreError> {
+    let c = Columns::new(row, "stations");
+    Ok(Station {
+        id: c.station_id("id")?,
+        ocpp_version: c.opt_text("ocpp_version")?,
+        vendor: c.opt_text("vendor")?,
+        model: c.opt_text("model")?,
+        firmware_version: c.opt_text("firmware_version")?,
+        serial_number: c.opt_text("serial_number")?,
+        registration: c.parsed("registration", Registration::parse)?,
+        last_seen_at: c.opt_timestamp("last_seen_at")?,
+        last_boot_at: c.opt_timestamp("last_boot_at")?,
+        vendor_profile: c.opt_text("vendor_profile")?,
+        provisioned: c.bool("provisioned")?,
+        created_at: c.timestamp("created_at")?,
+    })
+}
+
+/// The `password_hash` of a `stations` row.
+pub(crate) fn password_hash(row: &SqliteRow) -> Result<Option<String>, StoreError> {
+    Columns::new(row, "stations").opt_text("password_hash")
+}
+
+/// A `connectors` row.
+pub(crate) fn connector(row: &SqliteRow) -> Result<Connector, StoreError> {
+    let c = Columns::new(row, "connectors");
+    Ok(Connector {
+        evse_id: c.u32("evse_id")?,
+        connector_id: c.u32("connector_id")?,
+        // Unknown spellings read as `Unknown`, which is what the status means anyway.
+        reported_status: ConnectorStatus::parse(&c.text("reported_status")?),
+        charging_state: c.opt_parsed("charging_state", ChargingState::parse)?,
+        connector_type: c.opt_parsed("connector_type", ConnectorType::parse)?,
+        error_code: c.opt_text("error_code")?,
+        info: c.opt_text("info")?,
+        status_at: c.opt_timestamp("status_at")?,
+    })
+}
+
+/// A `sessions` row.
+pub(crate) fn session(row: &SqliteRow) -> Result<Session, StoreError> {
+    let c = Columns::new(row, "sessions");
+    Ok(Session {
+        id: c.text("id")?,
+        station_id: c.station_id("station_id")?,
+        evse_id: c.u32("evse_id")?,
+        connector_id: c.u32("connector_id")?,
+        transaction_id: c.text("transaction_id")?,
+        id_token: c.opt_text("id_token")?,
+        state: c.parsed("state", SessionState::parse)?,
+        started_at: c.timestamp("started_at")?,
+        ended_at: c.opt_timestamp("ended_at")?,
+        meter_start_wh: c.opt_f64("meter_start_wh")?,
+        meter_stop_wh: c.opt_f64("meter_stop_wh")?,
+        meter_last_wh: c.opt_f64("meter_last_wh")?,
+        energy_wh: c.opt_f64("energy_wh")?,
+        stop_reason: c.opt_parsed("stop_reason", StopReason::parse)?,
+        soc_percent: c.opt_f64("soc_percent")?,
+        power_w: c.opt_f64("power_w")?,
+        charging_state: c.opt_parsed("charging_state", ChargingState::parse)?,
+        last_seq_no: c.get::<Option<i64>>("last_seq_no")?.map(i64_to_u64),
+        remote_start_id: c.get("remote_start_id")?,
+        quirks: c.names("quirks")?,
+        updated_at: c.timestamp("updated_at")?,
+    })
+}
+
+/// A `meter_samples` row.
+pub(crate) fn meter_sample(row: &SqliteRow) -> Result<MeterSample, StoreError> {
+    let c = Columns::new(row, "meter_samples");
+    Ok(MeterSample {
+        timestamp: c.timestamp("timestamp")?,
+        measurand: Measurand::parse(Some(&c.text("measurand")?)),
+        value: c.get("value")?,
+        unit: Unit::from(c.text("unit")?),
+        phase: c.opt_text("phase")?,
+        context: ReadingContext::parse(Some(&c.text("context")?)),
+        location: c.opt_text("location")?,
+    })
+}
+
+/// An `id_tokens` row.
+pub(crate) fn id_token(row: &SqliteRow) -> Result<IdToken, StoreError> {
+    let c = Columns::new(row, "id_tokens");
+    Ok(IdToken {
+        token: c.text("token")?,
+        status: c.parsed("status", IdTokenStatus::parse)?,
+        expires_at: c.opt_timestamp("expires_at")?,
+        parent: c.opt_text("parent")?,
+    })
+}
+
+/// A `frames` row.
+pub(crate) fn frame(row: &SqliteRow) -> Result<FrameRecord, StoreError> {
+    let c = Columns::new(row, "frames");
+    Ok(FrameRecord {
+        station_id: c.station_id("station_id")?,
+        direction: c.parsed("direction", parse_direction)?,
+        at: c.timestamp("at")?,
+        ocpp_version: c.text("ocpp_version")?,
+        action: c.opt_text("action")?,
+        message_id: c.opt_text("message_id")?,
+        text: c.text("text")?,
+        repairs: c.names("repairs")?,
+    })
+}
+
+fn parse_direction(text: &str) -> Option<Direction> {
+    match text {
+        "inbound" => Some(Direction::Inbound),
+        "outbound" => Some(Direction::Outbound),
+        _ => None,
+    }
+}
+
+/// An `events` row.
+pub(crate) fn event(row: &SqliteRow) -> Result<StoredEvent, StoreError> {
+    let c = Columns::new(row, "events");
+    Ok(StoredEvent {
+        seq: c.get("seq")?,
+        event: DomainEvent {
+            id: c.text("id")?,
+            event_type: c.parsed("type", parse_event_type)?,
+            occurred_at: c.timestamp("occurred_at")?,
+            station_id: c.station_id("station_id")?,
+            session_id: c.opt_text("session_id")?,
+            data: c.json("data")?,
+        },
+    })
+}
+
+fn parse_event_type(text: &str) -> Option<EventType> {
+    serde_json::from_value(Value::from(text)).ok()
+}
+
+/// An `api_tokens` row.
+pub(crate) fn api_token(row: &SqliteRow) -> Result<ApiToken, StoreError> {
+    let c = Columns::new(row, "api_tokens");
+    Ok(ApiToken {
+        id: c.text("id")?,
+        name: c.text("name")?,
+        role: c.parsed("role", ApiTokenRole::parse)?,
+        token_hash: c.text("token_hash")?,
+        created_at: c.timestamp("created_at")?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+
+    #[test]
+    fn timestamps_are_fixed_width_and_keep_nanoseconds() {
+        let whole = Utc.with_ymd_and_hms(2026, 3, 1, 10, 0, 0).unwrap();
+        let fine = whole + chrono::Duration::nanoseconds(123_456_789);
+        assert_eq!(timestamp_text(&whole), "2026-03-01T10:00:00.000000000Z");
+        assert_eq!(timestamp_text(&fine), "2026-03-01T10:00:00.123456789Z");
+        assert!(timestamp_text(&whole) < timestamp_text(&fine));
+        let back = DateTime::parse_from_rfc3339(&timestamp_text(&fine)).unwrap();
+        assert_eq!(back.with_timezone(&Utc), fine);
+    }
+
+    #[test]
+    fn u64_survives_the_signed_column() {
+        for value in [0, 1, i64::MAX as u64, u64::MAX] {
+            assert_eq!(i64_to_u64(u64_to_i64(value)), value);
+        }
+    }
+}

@@ -1,0 +1,979 @@
+//! The SQLite store against a real database file in a temporary directory.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::TimeZone;
+use serde_json::json;
+use zaryad_model::{
+    ChargingState, Connector, ConnectorStatus, ConnectorType, DomainEvent, EventType, IdToken,
+    IdTokenStatus, MeterSample, Registration, Session, SessionState, Station, StationId,
+    StopReason, Timestamp,
+};
+use zaryad_store::sqlite::SqliteStore;
+use zaryad_store::{
+    ApiToken, ApiTokenRole, Direction, FrameRecord, ProvisionStation, SessionFilter, Store,
+    StoreError, StoreOptions, WriteBatch, WriteOp,
+};
+
+struct TestDb {
+    dir: tempfile::TempDir,
+}
+
+impl TestDb {
+    fn new() -> TestDb {
+        TestDb {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn url(&self) -> String {
+        format!(
+            "sqlite://{}/nested/dir/zaryad.db",
+            self.dir.path().display()
+        )
+    }
+
+    fn options(&self) -> StoreOptions {
+        StoreOptions {
+            url: self.url(),
+            flush_interval: Duration::from_secs(3600),
+            ..StoreOptions::default()
+        }
+    }
+
+    async fn open(&self) -> SqliteStore {
+        SqliteStore::open(&self.options()).await.unwrap()
+    }
+}
+
+fn at(minute: u32, nanos: i64) -> Timestamp {
+    chrono::Utc
+        .with_ymd_and_hms(2026, 3, 1, 10, minute, 0)
+        .unwrap()
+        + chrono::Duration::nanoseconds(nanos)
+}
+
+fn id(text: &str) -> StationId {
+    StationId::parse(text).unwrap()
+}
+
+fn batch(ops: Vec<WriteOp>) -> WriteBatch {
+    WriteBatch { ops }
+}
+
+fn full_station(name: &str) -> Station {
+    Station {
+        id: id(name),
+        ocpp_version: Some("1.6".into()),
+        vendor: Some("Vendor".into()),
+        model: Some("Model X".into()),
+        firmware_version: Some("1.2.3".into()),
+        serial_number: Some("SN-1".into()),
+        registration: Registration::Pending,
+        last_seen_at: Some(at(5, 123_456_789)),
+        last_boot_at: Some(at(4, 1)),
+        vendor_profile: Some("generic".into()),
+        provisioned: false,
+        created_at: at(0, 999_999_999),
+    }
+}
+
+fn full_session(session_id: &str, station: &str, transaction_id: &str, minute: u32) -> Session {
+    Session {
+        id: session_id.into(),
+        station_id: id(station),
+        evse_id: 2,
+        connector_id: 1,
+        transaction_id: transaction_id.into(),
+        id_token: Some("TAG-1".into()),
+        state: SessionState::Completed,
+        started_at: at(minute, 500_000_001),
+        ended_at: Some(at(minute + 1, 250)),
+        meter_start_wh: Some(1234.5),
+        meter_stop_wh: Some(98765.4321),
+        meter_last_wh: Some(0.1 + 0.2),
+        energy_wh: Some(97530.9321),
+        stop_reason: Some(StopReason::EvDisconnected),
+        soc_percent: Some(80.5),
+        power_w: Some(7200.0),
+        charging_state: Some(ChargingState::SuspendedEv),
+        last_seq_no: Some(u64::MAX - 3),
+        remote_start_id: Some(-42),
+        quirks: vec!["energy_in_kwh".into(), "naive_timestamp".into()],
+        updated_at: at(minute + 2, 7),
+    }
+}
+
+fn frame(station: &str, n: u32) -> FrameRecord {
+    FrameRecord {
+        station_id: id(station),
+        direction: if n.is_multiple_of(2) {
+            Direction::Inbound
+        } else {
+            Direction::Outbound
+        },
+        at: at(1, i64::from(n)),
+        ocpp_version: "2.0.1".into(),
+        action: Some("Heartbeat".into()),
+        message_id: (!n.is_multiple_of(3)).then(|| format!("m{n}")),
+        text: format!("[2,\"m{n}\",\"Heartbeat\",{{}}]"),
+        repairs: if n.is_multiple_of(2) {
+            vec![]
+        } else {
+            vec!["missing_offset".into()]
+        },
+    }
+}
+
+#[tokio::test]
+async fn stations_and_connectors_round_trip() {
+    let db = TestDb::new();
+    let store = db.open().await;
+    let station = full_station("CP-1");
+    let mut bare = Station::new(id("CP-2"), Registration::Accepted, at(0, 0));
+    bare.provisioned = true;
+    let connectors = vec![
+        Connector::new(0, 0),
+        Connector {
+            evse_id: 1,
+            connector_id: 1,
+            reported_status: ConnectorStatus::Occupied,
+            charging_state: Some(ChargingState::Charging),
+            connector_type: Some(ConnectorType::GbtDc),
+            error_code: Some("GroundFailure".into()),
+            info: Some("vendor 17".into()),
+            status_at: Some(at(3, 42)),
+        },
+    ];
+    let mut ops = vec![
+        WriteOp::UpsertStation(station.clone()),
+        WriteOp::UpsertStation(bare.clone()),
+    ];
+    for connector in connectors.iter().rev() {
+        ops.push(WriteOp::UpsertConnector {
+            station_id: station.id.clone(),
+            connector: connector.clone(),
+        });
+    }
+    store.commit(batch(ops)).await.unwrap();
+
+    assert_eq!(
+        store.station(&station.id).await.unwrap(),
+        Some(station.clone())
+    );
+    assert_eq!(store.stations().await.unwrap(), vec![station.clone(), bare]);
+    assert_eq!(store.connectors(&station.id).await.unwrap(), connectors);
+    assert_eq!(store.station(&id("nope")).await.unwrap(), None);
+    let credentials = store
+        .station_credentials(&station.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(credentials.password_hash, None);
+
+    // A connector update replaces its row.
+    let mut changed = connectors[1].clone();
+    changed.reported_status = ConnectorStatus::Faulted;
+    changed.charging_state = None;
+    store
+        .commit(batch(vec![WriteOp::UpsertConnector {
+            station_id: station.id.clone(),
+            connector: changed.clone(),
+        }]))
+        .await
+        .unwrap();
+    assert_eq!(store.connectors(&station.id).await.unwrap()[1], changed);
+}
+
+#[tokio::test]
+async fn upsert_station_keeps_password_provisioning_and_pinned_profile() {
+    let db = TestDb::new();
+    let store = db.open().await;
+    let station_id = id("CP-9");
+    store
+        .commit(batch(vec![WriteOp::ProvisionStation(ProvisionStation {
+            id: station_id.clone(),
+            password_hash: Some(Some("hash-1".into())),
+            registration: None,
+            vendor_profile: Some(Some("korean-ks".into())),
+            at: at(0, 0),
+        })]))
+        .await
+        .unwrap();
+    let provisioned = store.station(&station_id).await.unwrap().unwrap();
+    assert!(provisioned.provisioned);
+    assert_eq!(provisioned.registration, Registration::Accepted);
+    assert_eq!(provisioned.vendor_profile.as_deref(), Some("korean-ks"));
+
+    // The charger boots: its self-description must not clear what the operator set.
+    let mut booted = full_station("CP-9");
+    booted.vendor_profile = None;
+    booted.registration = Registration::Accepted;
+    booted.created_at = at(30, 0);
+    store
+        .commit(batch(vec![WriteOp::UpsertStation(booted.clone())]))
+        .await
+        .unwrap();
+    let stored = store.station(&station_id).await.unwrap().unwrap();
+    assert!(stored.provisioned);
+    assert_eq!(stored.vendor_profile.as_deref(), Some("korean-ks"));
+    assert_eq!(stored.created_at, at(0, 0));
+    assert_eq!(stored.vendor.as_deref(), Some("Vendor"));
+    assert_eq!(stored.last_boot_at, booted.last_boot_at);
+    let credentials = store
+        .station_credentials(&station_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(credentials.password_hash.as_deref(), Some("hash-1"));
+
+    // Provisioning changes only the fields given; `Some(None)` clears.
+    store
+        .commit(batch(vec![WriteOp::ProvisionStation(ProvisionStation {
+            id: station_id.clone(),
+            password_hash: None,
+            registration: Some(Registration::Rejected),
+            vendor_profile: Some(None),
+            at: at(40, 0),
+        })]))
+        .await
+        .unwrap();
+    let stored = store.station(&station_id).await.unwrap().unwrap();
+    assert_eq!(stored.registration, Registration::Rejected);
+    assert_eq!(stored.vendor_profile, None);
+    let credentials = store
+        .station_credentials(&station_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(credentials.password_hash.as_deref(), Some("hash-1"));
+    store
+        .commit(batch(vec![WriteOp::ProvisionStation(ProvisionStation {
+            id: station_id.clone(),
+            password_hash: Some(None),
+            registration: None,
+            vendor_profile: None,
+            at: at(41, 0),
+        })]))
+        .await
+        .unwrap();
+    let credentials = store
+        .station_credentials(&station_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(credentials.password_hash, None);
+    assert_eq!(
+        store
+            .station(&station_id)
+            .await
+            .unwrap()
+            .unwrap()
+            .registration,
+        Registration::Rejected
+    );
+}
+
+#[tokio::test]
+async fn deleting_a_station_keeps_its_sessions() {
+    let db = TestDb::new();
+    let store = db.open().await;
+    let station = full_station("CP-D");
+    let session = full_session("s-d", "CP-D", "7", 0);
+    store
+        .commit(batch(vec![
+            WriteOp::UpsertStation(station.clone()),
+            WriteOp::UpsertConnector {
+                station_id: station.id.clone(),
+                connector: Connector::new(1, 1),
+            },
+            WriteOp::UpsertSession(session.clone()),
+        ]))
+        .await
+        .unwrap();
+    store
+        .commit(batch(vec![WriteOp::DeleteStation(station.id.clone())]))
+        .await
+        .unwrap();
+    assert_eq!(store.station(&station.id).await.unwrap(), None);
+    assert_eq!(store.station_credentials(&station.id).await.unwrap(), None);
+    assert!(store.connectors(&station.id).await.unwrap().is_empty());
+    assert_eq!(store.session("s-d").await.unwrap(), Some(session));
+}
+
+#[tokio::test]
+async fn sessions_round_trip_and_list() {
+    let db = TestDb::new();
+    let store = db.open().await;
+    let completed = full_session("s-1", "CP-1", "7", 0);
+    let mut active = full_session("s-2", "CP-1", "8", 10);
+    active.state = SessionState::Active;
+    active.ended_at = None;
+    active.meter_stop_wh = None;
+    active.stop_reason = None;
+    active.last_seq_no = Some(3);
+    active.remote_start_id = None;
+    active.quirks = vec![];
+    let mut other_station = full_session("s-3", "CP-2", "7", 20);
+    other_station.state = SessionState::Active;
+    store
+        .commit(batch(vec![
+            WriteOp::UpsertSession(completed.clone()),
+            WriteOp::UpsertSession(active.clone()),
+            WriteOp::UpsertSession(other_station.clone()),
+        ]))
+        .await
+        .unwrap();
+
+    assert_eq!(store.session("s-1").await.unwrap(), Some(completed.clone()));
+    assert_eq!(store.session("s-2").await.unwrap(), Some(active.clone()));
+    assert_eq!(store.session("missing").await.unwrap(), None);
+    assert_eq!(
+        store
+            .session_by_transaction(&id("CP-1"), "7")
+            .await
+            .unwrap(),
+        Some(completed.clone())
+    );
+    assert_eq!(
+        store
+            .session_by_transaction(&id("CP-2"), "7")
+            .await
+            .unwrap(),
+        Some(other_station.clone())
+    );
+    assert_eq!(
+        store
+            .session_by_transaction(&id("CP-3"), "7")
+            .await
+            .unwrap(),
+        None
+    );
+
+    let all = store.sessions(&SessionFilter::default()).await.unwrap();
+    let ids: Vec<&str> = all.iter().map(|s| s.id.as_str()).collect();
+    assert_eq!(ids, ["s-3", "s-2", "s-1"]);
+    let filter = SessionFilter {
+        station_id: Some(id("CP-1")),
+        state: Some(SessionState::Active),
+        limit: 0,
+    };
+    assert_eq!(store.sessions(&filter).await.unwrap(), vec![active.clone()]);
+    let filter = SessionFilter {
+        state: Some(SessionState::Active),
+        limit: 1,
+        ..SessionFilter::default()
+    };
+    assert_eq!(store.sessions(&filter).await.unwrap(), vec![other_station]);
+
+    // Updating keeps the row (and its place) and replaces every field.
+    let mut ended = active.clone();
+    ended.state = SessionState::Completed;
+    ended.ended_at = Some(at(15, 1));
+    ended.meter_stop_wh = Some(5000.25);
+    ended.energy_wh = Some(3765.75);
+    ended.quirks = vec!["late_stop".into()];
+    ended.charging_state = None;
+    store
+        .commit(batch(vec![WriteOp::UpsertSession(ended.clone())]))
+        .await
+        .unwrap();
+    assert_eq!(store.session("s-2").await.unwrap(), Some(ended));
+    let filter = SessionFilter {
+        station_id: Some(id("CP-1")),
+        state: Some(SessionState::Completed),
+        limit: 10,
+    };
+    let ids: Vec<String> = store
+        .sessions(&filter)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.id)
+        .collect();
+    assert_eq!(ids, ["s-2", "s-1"]);
+}
+
+#[tokio::test]
+async fn reused_transaction_ids_find_the_newest_session() {
+    let db = TestDb::new();
+    let store = db.open().await;
+    let old = full_session("old", "CP-1", "1", 30);
+    let mut new = full_session("new", "CP-1", "1", 0);
+    new.state = SessionState::Active;
+    store
+        .commit(batch(vec![WriteOp::UpsertSession(old)]))
+        .await
+        .unwrap();
+    store
+        .commit(batch(vec![WriteOp::UpsertSession(new.clone())]))
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .session_by_transaction(&id("CP-1"), "1")
+            .await
+            .unwrap(),
+        Some(new)
+    );
+}
+
+#[tokio::test]
+async fn meter_samples_come_back_in_time_order() {
+    let db = TestDb::new();
+    let store = db.open().await;
+    let late = MeterSample::from_ocpp(
+        at(9, 0),
+        7.2,
+        Some("Power.Active.Import"),
+        Some("kW"),
+        Some("L1"),
+        None,
+        Some("Outlet"),
+    );
+    let early = MeterSample::from_ocpp(
+        at(1, 5),
+        1234.5,
+        None,
+        Some("Wh"),
+        None,
+        Some("Transaction.Begin"),
+        None,
+    );
+    let vendor = MeterSample::from_ocpp(
+        at(5, 0),
+        0.1,
+        Some("Vendor.BMS.Temp"),
+        Some("degF"),
+        None,
+        Some("Weird.Context"),
+        None,
+    );
+    let unrelated = MeterSample::from_ocpp(at(2, 0), 1.0, None, None, None, None, None);
+    store
+        .commit(batch(vec![
+            WriteOp::InsertSamples {
+                station_id: id("CP-1"),
+                evse_id: 1,
+                session_id: Some("s-1".into()),
+                samples: vec![late.clone(), early.clone()],
+            },
+            WriteOp::InsertSamples {
+                station_id: id("CP-1"),
+                evse_id: 1,
+                session_id: Some("s-1".into()),
+                samples: vec![vendor.clone()],
+            },
+            WriteOp::InsertSamples {
+                station_id: id("CP-1"),
+                evse_id: 0,
+                session_id: None,
+                samples: vec![unrelated],
+            },
+        ]))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.meter_samples("s-1", 100).await.unwrap(),
+        vec![early.clone(), vendor, late]
+    );
+    assert_eq!(store.meter_samples("s-1", 1).await.unwrap(), vec![early]);
+    assert!(store.meter_samples("s-2", 100).await.unwrap().is_empty());
+
+    // Many samples in one operation take several multi-row statements.
+    let many: Vec<MeterSample> = (0..250)
+        .map(|n| MeterSample::from_ocpp(at(20, n), n as f64 + 0.5, None, None, None, None, None))
+        .collect();
+    store
+        .commit(batch(vec![WriteOp::InsertSamples {
+            station_id: id("CP-1"),
+            evse_id: 1,
+            session_id: Some("s-many".into()),
+            samples: many.clone(),
+        }]))
+        .await
+        .unwrap();
+    assert_eq!(store.meter_samples("s-many", 1000).await.unwrap(), many);
+
+    // A reading that is not a number is dropped instead of failing the caller's batch.
+    let nan = MeterSample::from_ocpp(at(30, 0), f64::NAN, None, None, None, None, None);
+    let fine = MeterSample::from_ocpp(at(31, 0), 2.5, None, None, None, None, None);
+    store
+        .commit(batch(vec![WriteOp::InsertSamples {
+            station_id: id("CP-1"),
+            evse_id: 1,
+            session_id: Some("s-nan".into()),
+            samples: vec![nan, fine.clone()],
+        }]))
+        .await
+        .unwrap();
+    assert_eq!(store.meter_samples("s-nan", 10).await.unwrap(), vec![fine]);
+}
+
+#[tokio::test]
+async fn outbox_events_come_back_in_order_once() {
+    let db = TestDb::new();
+    let store = db.open().await;
+    let session = full_session("s-1", "CP-1", "7", 0);
+    let started = DomainEvent::for_session(
+        "e-1".into(),
+        EventType::SessionStarted,
+        &session,
+        json!({"id": "s-1", "energy_wh": 1234.5, "nested": {"list": [1, 2.25, null, "x"]}}),
+        at(0, 1),
+    );
+    let booted = DomainEvent {
+        id: "e-2".into(),
+        event_type: EventType::StationBooted,
+        occurred_at: at(0, 2),
+        station_id: id("CP-1"),
+        session_id: None,
+        data: json!({}),
+    };
+    let ended = DomainEvent::for_session(
+        "e-3".into(),
+        EventType::SessionEnded,
+        &session,
+        json!({"energy_wh": 97530.9321}),
+        at(1, 0),
+    );
+    store
+        .commit(batch(vec![
+            WriteOp::AppendEvent(started.clone()),
+            WriteOp::AppendEvent(booted.clone()),
+        ]))
+        .await
+        .unwrap();
+    store
+        .commit(batch(vec![
+            WriteOp::AppendEvent(ended.clone()),
+            // A retried append of a known event is ignored.
+            WriteOp::AppendEvent(started.clone()),
+        ]))
+        .await
+        .unwrap();
+    let events = store.events_after(0, 100).await.unwrap();
+    let got: Vec<&DomainEvent> = events.iter().map(|e| &e.event).collect();
+    assert_eq!(got, [&started, &booted, &ended]);
+    assert!(events.windows(2).all(|pair| pair[0].seq < pair[1].seq));
+    let after_first = store.events_after(events[0].seq, 1).await.unwrap();
+    assert_eq!(after_first.len(), 1);
+    assert_eq!(after_first[0].event, booted);
+    assert!(
+        store
+            .events_after(events[2].seq, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn id_tokens_and_api_tokens_round_trip() {
+    let db = TestDb::new();
+    let store = db.open().await;
+    let accepted = IdToken {
+        token: "04656B82EB2CDD".into(),
+        status: IdTokenStatus::Accepted,
+        expires_at: Some(at(59, 123)),
+        parent: Some("GROUP".into()),
+    };
+    let blocked = IdToken {
+        token: "AAA".into(),
+        status: IdTokenStatus::Blocked,
+        expires_at: None,
+        parent: None,
+    };
+    store
+        .commit(batch(vec![
+            WriteOp::UpsertIdToken(accepted.clone()),
+            WriteOp::UpsertIdToken(blocked.clone()),
+        ]))
+        .await
+        .unwrap();
+    assert_eq!(store.id_token("AAA").await.unwrap(), Some(blocked.clone()));
+    assert_eq!(
+        store.id_tokens().await.unwrap(),
+        vec![accepted.clone(), blocked.clone()]
+    );
+    let mut expired = accepted.clone();
+    expired.status = IdTokenStatus::Expired;
+    expired.parent = None;
+    store
+        .commit(batch(vec![
+            WriteOp::UpsertIdToken(expired.clone()),
+            WriteOp::DeleteIdToken("AAA".into()),
+        ]))
+        .await
+        .unwrap();
+    assert_eq!(store.id_tokens().await.unwrap(), vec![expired]);
+    assert_eq!(store.id_token("AAA").await.unwrap(), None);
+
+    assert_eq!(store.count_api_tokens().await.unwrap(), 0);
+    let token = ApiToken {
+        id: "t-1".into(),
+        name: "admin".into(),
+        role: ApiTokenRole::Admin,
+        token_hash: "ab".repeat(32),
+        created_at: at(0, 77),
+    };
+    store
+        .commit(batch(vec![WriteOp::InsertApiToken(token.clone())]))
+        .await
+        .unwrap();
+    assert_eq!(store.count_api_tokens().await.unwrap(), 1);
+    assert_eq!(
+        store.api_token_by_hash(&"ab".repeat(32)).await.unwrap(),
+        Some(token)
+    );
+    assert_eq!(store.api_token_by_hash("cd").await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn frames_are_buffered_and_listed_newest_first() {
+    let db = TestDb::new();
+    let store = db.open().await;
+    for n in 0..300 {
+        store
+            .log_frame(frame(if n % 3 == 0 { "B" } else { "A" }, n))
+            .await;
+    }
+    store.flush().await.unwrap();
+    let a = store.frames(&id("A"), 1000).await.unwrap();
+    let expected: Vec<FrameRecord> = (0..300)
+        .rev()
+        .filter(|n| n % 3 != 0)
+        .map(|n| frame("A", n))
+        .collect();
+    assert_eq!(a, expected);
+    let b = store.frames(&id("B"), 2).await.unwrap();
+    assert_eq!(b, vec![frame("B", 297), frame("B", 294)]);
+    assert_eq!(store.frames(&id("B"), 0).await.unwrap().len(), 100);
+}
+
+#[tokio::test]
+async fn frames_are_written_without_flush_when_the_buffer_fills() {
+    let db = TestDb::new();
+    let store = db.open().await;
+    // Far more than the buffer holds: log_frame must wake the writer rather than wait for the
+    // (hour-long) flush interval.
+    for n in 0..10_000 {
+        store.log_frame(frame("A", n)).await;
+    }
+    let stored = store.frames(&id("A"), 1).await.unwrap();
+    assert_eq!(stored.len(), 1);
+}
+
+#[tokio::test]
+async fn touches_coalesce_and_flush() {
+    let db = TestDb::new();
+    let store = db.open().await;
+    let mut station = full_station("CP-T");
+    station.last_seen_at = None;
+    store
+        .commit(batch(vec![WriteOp::UpsertStation(station.clone())]))
+        .await
+        .unwrap();
+    for minute in [3, 9, 1, 7] {
+        store.touch(&station.id, at(minute, 5));
+    }
+    store.touch(&id("unknown"), at(1, 0));
+    // Reads already show the pending time.
+    assert_eq!(
+        store
+            .station(&station.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .last_seen_at,
+        Some(at(9, 5))
+    );
+    store.flush().await.unwrap();
+    let reopened_view = db.open().await;
+    assert_eq!(
+        reopened_view
+            .station(&station.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .last_seen_at,
+        Some(at(9, 5))
+    );
+    // An older touch never moves it back, neither does an upsert with an older copy.
+    store.touch(&station.id, at(2, 0));
+    store.flush().await.unwrap();
+    station.last_seen_at = Some(at(4, 0));
+    store
+        .commit(batch(vec![WriteOp::UpsertStation(station.clone())]))
+        .await
+        .unwrap();
+    assert_eq!(
+        reopened_view
+            .station(&station.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .last_seen_at,
+        Some(at(9, 5))
+    );
+    assert_eq!(reopened_view.station(&id("unknown")).await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn touches_flush_on_their_interval() {
+    let db = TestDb::new();
+    let options = StoreOptions {
+        flush_interval: Duration::from_millis(50),
+        ..db.options()
+    };
+    let store = SqliteStore::open(&options).await.unwrap();
+    let station = full_station("CP-I");
+    store
+        .commit(batch(vec![WriteOp::UpsertStation(station.clone())]))
+        .await
+        .unwrap();
+    store.touch(&station.id, at(30, 0));
+    store.log_frame(frame("CP-I", 1)).await;
+    let other_view = db.open().await;
+    for _ in 0..100 {
+        let seen = other_view
+            .station(&station.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .last_seen_at;
+        let frames = other_view.frames(&station.id, 10).await.unwrap();
+        if seen == Some(at(30, 0)) && frames.len() == 1 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("the periodic flush did not write the touch and the frame");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn many_concurrent_commits_share_group_commits() {
+    let db = TestDb::new();
+    let store: Arc<dyn Store> = Arc::new(db.open().await);
+    let mut tasks = Vec::new();
+    for n in 0..500 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let session = full_session(&format!("s-{n}"), "CP-1", &n.to_string(), 0);
+            let event = DomainEvent::for_session(
+                format!("e-{n}"),
+                EventType::SessionStarted,
+                &session,
+                json!({"n": n}),
+                at(0, 0),
+            );
+            store
+                .commit(batch(vec![
+                    WriteOp::UpsertSession(session),
+                    WriteOp::AppendEvent(event),
+                ]))
+                .await
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap().unwrap();
+    }
+    let filter = SessionFilter {
+        limit: 1000,
+        ..SessionFilter::default()
+    };
+    assert_eq!(store.sessions(&filter).await.unwrap().len(), 500);
+    assert_eq!(store.events_after(0, 1000).await.unwrap().len(), 500);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_failing_batch_fails_only_its_caller() {
+    let db = TestDb::new();
+    let store: Arc<dyn Store> = Arc::new(db.open().await);
+    let token = ApiToken {
+        id: "dup".into(),
+        name: "first".into(),
+        role: ApiTokenRole::Viewer,
+        token_hash: "h".into(),
+        created_at: at(0, 0),
+    };
+    store
+        .commit(batch(vec![WriteOp::InsertApiToken(token.clone())]))
+        .await
+        .unwrap();
+    let mut tasks = Vec::new();
+    for n in 0..200 {
+        let store = store.clone();
+        let token = token.clone();
+        tasks.push(tokio::spawn(async move {
+            let good = IdToken {
+                token: format!("T{n}"),
+                status: IdTokenStatus::Accepted,
+                expires_at: None,
+                parent: None,
+            };
+            let mut ops = vec![WriteOp::UpsertIdToken(good)];
+            if n % 10 == 0 {
+                // Violates the primary key: the whole batch, including the token above, must
+                // be undone.
+                ops.push(WriteOp::InsertApiToken(token));
+            }
+            (n, store.commit(batch(ops)).await)
+        }));
+    }
+    for task in tasks {
+        let (n, result) = task.await.unwrap();
+        if n % 10 == 0 {
+            assert!(
+                matches!(result, Err(StoreError::Database(_))),
+                "{n}: {result:?}"
+            );
+        } else {
+            result.unwrap();
+        }
+    }
+    let tokens = store.id_tokens().await.unwrap();
+    assert_eq!(tokens.len(), 180);
+    assert!(
+        tokens
+            .iter()
+            .all(|t| t.token[1..].parse::<u32>().unwrap() % 10 != 0)
+    );
+    assert_eq!(store.count_api_tokens().await.unwrap(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn transaction_ids_are_unique_and_survive_restarts() {
+    let db = TestDb::new();
+    let mut seen = Vec::new();
+    {
+        let store: Arc<dyn Store> = Arc::new(db.open().await);
+        let mut tasks = Vec::new();
+        for _ in 0..250 {
+            let store = store.clone();
+            tasks.push(tokio::spawn(
+                async move { store.next_transaction_id().await },
+            ));
+        }
+        for task in tasks {
+            seen.push(task.await.unwrap().unwrap());
+        }
+        let unique: HashSet<i64> = seen.iter().copied().collect();
+        assert_eq!(unique.len(), 250);
+        assert!(seen.iter().all(|id| (1..=i64::from(i32::MAX)).contains(id)));
+    }
+    let first_run_max = *seen.iter().max().unwrap();
+    let store = db.open().await;
+    let mut previous = 0;
+    for _ in 0..150 {
+        let id = store.next_transaction_id().await.unwrap();
+        assert!(id > first_run_max, "{id} was handed out before the restart");
+        assert!(id > previous);
+        previous = id;
+    }
+}
+
+#[tokio::test]
+async fn the_writer_finishes_buffered_work_when_the_store_is_dropped() {
+    let db = TestDb::new();
+    let store = db.open().await;
+    let station = full_station("CP-X");
+    store
+        .commit(batch(vec![WriteOp::UpsertStation(station.clone())]))
+        .await
+        .unwrap();
+    store.log_frame(frame("CP-X", 1)).await;
+    store.touch(&station.id, at(50, 0));
+    drop(store);
+    let reopened = db.open().await;
+    for _ in 0..100 {
+        let seen = reopened
+            .station(&station.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .last_seen_at;
+        if seen == Some(at(50, 0)) && reopened.frames(&station.id, 10).await.unwrap().len() == 1 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("buffered frame and touch were lost on drop");
+}
+
+#[tokio::test]
+async fn migrate_alone_then_open_and_ping() {
+    let db = TestDb::new();
+    zaryad_store::migrate(&db.url()).await.unwrap();
+    zaryad_store::migrate(&db.url()).await.unwrap();
+    let store = zaryad_store::open(&db.options()).await.unwrap();
+    store.ping().await.unwrap();
+    store.flush().await.unwrap();
+    store.commit(WriteBatch::new()).await.unwrap();
+}
+
+#[tokio::test]
+async fn in_memory_urls_are_refused() {
+    let options = StoreOptions {
+        url: "sqlite::memory:".into(),
+        ..StoreOptions::default()
+    };
+    assert!(matches!(
+        SqliteStore::open(&options).await,
+        Err(StoreError::Config(_))
+    ));
+}
+
+#[tokio::test]
+async fn corrupt_values_are_reported_not_panicked() {
+    use sqlx::{ConnectOptions, Connection};
+    use std::str::FromStr;
+
+    let db = TestDb::new();
+    let store = db.open().await;
+    store
+        .commit(batch(vec![
+            WriteOp::UpsertSession(full_session("s-1", "CP-1", "7", 0)),
+            WriteOp::UpsertIdToken(IdToken {
+                token: "T".into(),
+                status: IdTokenStatus::Accepted,
+                expires_at: None,
+                parent: None,
+            }),
+        ]))
+        .await
+        .unwrap();
+    let mut raw = sqlx::sqlite::SqliteConnectOptions::from_str(&db.url())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    sqlx::query("UPDATE sessions SET started_at = 'yesterday', quirks = 'nope'")
+        .execute(&mut raw)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE id_tokens SET status = 'maybe'")
+        .execute(&mut raw)
+        .await
+        .unwrap();
+    raw.close().await.unwrap();
+    assert!(matches!(
+        store.session("s-1").await,
+        Err(StoreError::Corrupt {
+            table: "sessions",
+            column: "started_at",
+            ..
+        })
+    ));
+    assert!(matches!(
+        store.id_token("T").await,
+        Err(StoreError::Corrupt {
+            table: "id_tokens",
+            column: "status",
+            ..
+        })
+    ));
+}
