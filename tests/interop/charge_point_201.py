@@ -53,7 +53,7 @@ async def session(url: str, id_token: str) -> dict:
     station_id = url.rstrip("/").rsplit("/", 1)[-1]
     token = {"id_token": id_token, "type": "ISO14443"}
     evse = {"id": 1, "connector_id": 1}
-    transaction_id = f"py-{uuid.uuid4()}"
+    transaction_id = str(uuid.uuid4())  # the schema allows at most 36 characters
     async with websockets.connect(url, subprotocols=["ocpp2.0.1"], open_timeout=10) as ws:
         expect(ws.subprotocol == "ocpp2.0.1", f"negotiated subprotocol {ws.subprotocol!r}")
         cp = ChargePoint(station_id, ws, response_timeout=10)

@@ -45,6 +45,7 @@ pub struct TestServer {
     pub http: reqwest::Client,
     /// The token the server generated at start, when no admin token was configured.
     pub generated_admin_token: Option<String>,
+    config: Config,
     dir: tempfile::TempDir,
 }
 
@@ -67,15 +68,22 @@ impl TestServer {
         config.authorization.unknown_tokens = UnknownTokenPolicy::Reject;
         config.shutdown.drain_secs = 0;
         configure(&mut config);
+        TestServer::start_in(dir, config).await
+    }
+
+    async fn start_in(dir: tempfile::TempDir, config: Config) -> TestServer {
         let token = config
             .api
             .admin_token
             .clone()
             .unwrap_or_else(|| "no-configured-token".to_owned());
-        let server = tokio::time::timeout(Duration::from_secs(20), zaryad_server::start(config))
-            .await
-            .expect("the server did not start within 20 s")
-            .expect("the server failed to start");
+        let server = tokio::time::timeout(
+            Duration::from_secs(20),
+            zaryad_server::start(config.clone()),
+        )
+        .await
+        .expect("the server did not start within 20 s")
+        .expect("the server failed to start");
         let http = reqwest::Client::builder()
             .timeout(HTTP_TIMEOUT)
             .build()
@@ -87,8 +95,16 @@ impl TestServer {
             server: Some(server),
             token,
             http,
+            config,
             dir,
         }
+    }
+
+    /// Stops the server and starts a new one on the same database (on new ports).
+    pub async fn restart(mut self) -> TestServer {
+        self.stop().await;
+        let TestServer { config, dir, .. } = self;
+        TestServer::start_in(dir, config).await
     }
 
     /// The temporary directory holding the database.
@@ -288,6 +304,10 @@ impl TestServer {
 
     /// Stops the server (drain window 0).
     pub async fn shutdown(mut self) {
+        self.stop().await;
+    }
+
+    async fn stop(&mut self) {
         if let Some(server) = self.server.take() {
             tokio::time::timeout(
                 Duration::from_secs(20),

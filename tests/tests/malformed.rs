@@ -88,6 +88,11 @@ async fn malformed_frames_are_answered(
         .await;
     expect_call_error(charger, "array-payload", codes.format).await;
 
+    // Message ids are echoed byte for byte, whatever they hold.
+    let odd_id = "ид-\"quoted\"-\\-✓";
+    let answer = charger.call_with_id(odd_id, "Heartbeat", json!({})).await;
+    assert!(answer.is_ok(), "{answer:?}");
+
     // The connection still works, and a stray CALLRESULT is not answered.
     charger.send_raw("[3, \"nobody-asked\", {}]").await;
     let heartbeat = charger.call_ok("Heartbeat", json!({})).await;

@@ -125,6 +125,11 @@ async fn a_full_16_session_is_recorded_exactly() {
         timestamp(&session["started_at"]),
         timestamp(&json!(started_at))
     );
+    let started_text = session["started_at"].as_str().unwrap();
+    assert!(
+        started_text.ends_with('Z') || started_text.ends_with("+00:00"),
+        "timestamps are RFC 3339 UTC: {started_text}"
+    );
 
     status(&mut charger, 1, "Charging").await;
     assert_eq!(

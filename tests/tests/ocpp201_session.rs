@@ -137,6 +137,18 @@ async fn a_full_201_session_is_recorded_exactly() {
         Some("charging")
     );
 
+    // A repeated Occupied does not hide that the vehicle is charging.
+    charger
+        .call_ok(
+            "StatusNotification",
+            json!({"timestamp": time_ago(0), "connectorStatus": "Occupied", "evseId": 1, "connectorId": 1}),
+        )
+        .await;
+    assert_eq!(
+        server.connector_status(STATION, 1, 1).await.as_deref(),
+        Some("charging")
+    );
+
     // Updated: energy in kWh, power in W, state of charge.
     let t1 = time_ago(15);
     let updated = event(

@@ -214,6 +214,36 @@ async fn basic_auth_is_checked_before_the_upgrade() {
     server.shutdown().await;
 }
 
+/// Security profile 1: the Basic auth user is the station id; another station's name with this
+/// station's password is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_basic_auth_user_must_be_the_station_id() {
+    let server = TestServer::start().await;
+    let password = "the-password-of-cp-auth-user";
+    server
+        .put_ok(
+            "/api/v1/stations/CP-AUTH-USER",
+            json!({"password": password}),
+        )
+        .await;
+    let url = server.ws_url("CP-AUTH-USER");
+    let other_user = ConnectOptions {
+        subprotocols: vec!["ocpp1.6".into()],
+        basic_auth: Some(("SOMEONE-ELSE".into(), password.into())),
+    };
+    let refused = Charger::try_connect(&url, &other_user).await;
+    assert_eq!(
+        refused.as_ref().err().and_then(refused_status),
+        Some(401),
+        "a Basic auth user other than the station id was let in"
+    );
+    let mut charger =
+        Charger::connect_with_password(&server, "CP-AUTH-USER", "ocpp1.6", password).await;
+    charger.call_ok("Heartbeat", json!({})).await;
+    charger.close().await;
+    server.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_identity_is_the_last_path_segment_percent_decoded() {
     let server = TestServer::start().await;

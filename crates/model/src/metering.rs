@@ -286,7 +286,7 @@ impl MeterSample {
         let (unit, factor) = Unit::normalize(unit, &measurand);
         MeterSample {
             timestamp,
-            value: value * factor,
+            value: scale(value, factor),
             measurand,
             unit,
             phase: phase.filter(|p| !p.is_empty()).map(str::to_owned),
@@ -299,6 +299,18 @@ impl MeterSample {
     pub fn is_total(&self) -> bool {
         self.phase.is_none()
     }
+}
+
+/// Multiplies by a power of ten on the decimal text, so that 1.005 kWh is exactly 1005 Wh
+/// rather than the 1004.9999999999999 of a binary multiplication: these numbers are billed.
+fn scale(value: f64, factor: f64) -> f64 {
+    if factor == 1.0 || !value.is_finite() {
+        return value;
+    }
+    let exponent = factor.log10().round();
+    format!("{value}e{exponent}")
+        .parse()
+        .unwrap_or(value * factor)
 }
 
 #[cfg(test)]
@@ -329,6 +341,19 @@ mod tests {
         assert_eq!(power.unit, Unit::W);
         assert!((power.value - 7200.0).abs() < 1e-9);
         assert_eq!(power.location.as_deref(), Some("Outlet"));
+    }
+
+    #[test]
+    fn unit_conversion_is_exact_in_decimal() {
+        for (kwh, wh) in [
+            (1.005, 1005.0),
+            (0.1, 100.0),
+            (12.3456, 12345.6),
+            (2.675, 2675.0),
+        ] {
+            let sample = MeterSample::from_ocpp(at(), kwh, None, Some("kWh"), None, None, None);
+            assert_eq!(sample.value, wh, "{kwh} kWh");
+        }
     }
 
     #[test]

@@ -9,8 +9,10 @@ use zaryad_model::{
 /// One operation of a [`WriteBatch`].
 #[derive(Debug, Clone)]
 pub enum WriteOp {
-    /// Inserts or fully updates a station's descriptive fields (boot data, registration,
-    /// version, last boot). Leaves the password and `provisioned` of an existing row alone.
+    /// Inserts a station, or updates an existing one's descriptive fields (boot data, version,
+    /// last boot). The registration is taken only when the row is created: afterwards only an
+    /// operator changes it (`ProvisionStation`), so a charger's boot can never undo that.
+    /// Leaves the password, `provisioned` and the pinned profile of an existing row alone.
     UpsertStation(Station),
     /// An operator's provisioning (`PUT /stations/{id}`): creates the station if missing
     /// (marked provisioned) and sets only the fields given.

@@ -142,9 +142,10 @@ async fn upgrade(
     match shared.store.station_credentials(&station_id).await {
         Ok(Some(stored)) => {
             if let Some(hash) = stored.password_hash {
-                let authenticated = credentials
-                    .as_ref()
-                    .is_some_and(|(_, password)| verify_station_password(&hash, password));
+                // Security profile 1: the user must be the station's identity.
+                let authenticated = credentials.as_ref().is_some_and(|(user, password)| {
+                    user == station_id.as_str() && verify_station_password(&hash, password)
+                });
                 if !authenticated {
                     return refuse(
                         StatusCode::UNAUTHORIZED,

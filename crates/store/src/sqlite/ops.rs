@@ -69,7 +69,6 @@ async fn upsert_station(
              model = excluded.model,
              firmware_version = excluded.firmware_version,
              serial_number = excluded.serial_number,
-             registration = excluded.registration,
              last_seen_at = CASE
                  WHEN stations.last_seen_at IS NULL THEN excluded.last_seen_at
                  WHEN excluded.last_seen_at > stations.last_seen_at THEN excluded.last_seen_at
