@@ -9,6 +9,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![allow(missing_docs)]
 
+pub mod crash;
+
 use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;

@@ -164,6 +164,8 @@ pub struct DatabaseConfig {
     pub queue_capacity: usize,
     /// How often buffered writes (frame log, last seen) are flushed, milliseconds.
     pub flush_interval_ms: u64,
+    /// Frame-log rows older than this many days are pruned in the background; 0 keeps them.
+    pub frame_retention_days: u32,
 }
 
 impl Default for DatabaseConfig {
@@ -174,6 +176,7 @@ impl Default for DatabaseConfig {
             max_batch: 256,
             queue_capacity: 4096,
             flush_interval_ms: 1000,
+            frame_retention_days: 30,
         }
     }
 }
@@ -186,6 +189,7 @@ impl std::fmt::Debug for DatabaseConfig {
             .field("max_batch", &self.max_batch)
             .field("queue_capacity", &self.queue_capacity)
             .field("flush_interval_ms", &self.flush_interval_ms)
+            .field("frame_retention_days", &self.frame_retention_days)
             .finish()
     }
 }
@@ -199,6 +203,9 @@ impl DatabaseConfig {
             max_batch: self.max_batch.max(1),
             queue_capacity: self.queue_capacity.max(1),
             flush_interval: Duration::from_millis(self.flush_interval_ms.max(10)),
+            frame_retention: (self.frame_retention_days > 0)
+                .then(|| Duration::from_secs(u64::from(self.frame_retention_days) * 24 * 60 * 60)),
+            ..zaryad_store::StoreOptions::default()
         }
     }
 }
@@ -394,6 +401,25 @@ mod tests {
                 "config/default.toml does not mention {key}"
             );
         }
+    }
+
+    #[test]
+    fn frame_retention_is_in_days_and_zero_keeps_frames() {
+        let mut config = Config::default();
+        assert_eq!(
+            config.database.store_options().frame_retention,
+            Some(Duration::from_secs(30 * 24 * 3600))
+        );
+        let seven: Config = Figment::from(Serialized::defaults(Config::default()))
+            .merge(Toml::string("[database]\nframe_retention_days = 7"))
+            .extract()
+            .unwrap();
+        assert_eq!(
+            seven.database.store_options().frame_retention,
+            Some(Duration::from_secs(7 * 24 * 3600))
+        );
+        config.database.frame_retention_days = 0;
+        assert_eq!(config.database.store_options().frame_retention, None);
     }
 
     #[test]

@@ -1,9 +1,10 @@
 //! The `zaryad` binary.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 
 use anyhow::Context;
+use chrono::{DateTime, NaiveDate, Utc};
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 use zaryad_server::Config;
@@ -27,6 +28,39 @@ enum Command {
     Serve,
     /// Apply database migrations and exit.
     Migrate,
+    /// Write sessions as JSON lines (the API's session object), oldest start first, e.g. to
+    /// back-fill a billing system: `zaryad export --since 2026-01-01T00:00:00Z > sessions.jsonl`.
+    Export(ExportArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct ExportArgs {
+    /// Sessions that started at or after this time: RFC 3339 (`2026-01-01T00:00:00Z`) or a
+    /// date (`2026-01-01`, midnight UTC).
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    since: DateTime<Utc>,
+    /// Only sessions that started before this time (same forms as --since); default: no bound.
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    until: Option<DateTime<Utc>>,
+    /// Write to FILE instead of standard output.
+    #[arg(long, short, value_name = "FILE")]
+    output: Option<PathBuf>,
+}
+
+/// Sessions read from the database per page of an export.
+const EXPORT_PAGE: u32 = 1000;
+
+fn parse_time(text: &str) -> Result<DateTime<Utc>, String> {
+    if let Ok(at) = DateTime::parse_from_rfc3339(text) {
+        return Ok(at.with_timezone(&Utc));
+    }
+    NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .ok()
+        .and_then(|date| date.and_hms_opt(0, 0, 0))
+        .map(|midnight| midnight.and_utc())
+        .ok_or_else(|| {
+            format!("{text:?} is neither RFC 3339 (2026-01-01T00:00:00Z) nor a date (2026-01-01)")
+        })
 }
 
 fn main() -> anyhow::Result<()> {
@@ -51,8 +85,48 @@ fn main() -> anyhow::Result<()> {
                 );
                 Ok(())
             }
+            Command::Export(args) => export(&config, args).await,
         }
     })
+}
+
+/// Writes every session that started in the requested window as one JSON line each.
+async fn export(config: &Config, args: ExportArgs) -> anyhow::Result<()> {
+    let mut options = config.database.store_options();
+    // A one-off reader has no business deleting frames.
+    options.frame_retention = None;
+    let store = zaryad_store::open(&options).await.with_context(|| {
+        format!(
+            "opening the database {}",
+            zaryad_store::redact_url(&config.database.url)
+        )
+    })?;
+    let mut out: Box<dyn Write> = match &args.output {
+        Some(path) => Box::new(std::io::BufWriter::new(
+            std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?,
+        )),
+        None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+    };
+    let mut after = None;
+    let mut count = 0u64;
+    loop {
+        let page = store
+            .sessions_between(args.since, args.until, after, EXPORT_PAGE)
+            .await
+            .context("reading sessions")?;
+        for session in &page.sessions {
+            serde_json::to_writer(&mut out, &zaryad_server::views::SessionView::of(session))?;
+            out.write_all(b"\n")?;
+            count += 1;
+        }
+        match page.next {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    out.flush().context("writing the export")?;
+    tracing::info!(sessions = count, since = %args.since, until = ?args.until, "sessions exported");
+    Ok(())
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {

@@ -3,21 +3,32 @@
 //! Writes go through a single writer task that commits them in groups ("group commit"): a
 //! [`WriteBatch`] is one unit of work whose operations (state change plus outbox event) commit
 //! together, and the caller learns of the commit before it answers the charger. Reads use a
-//! separate pool. Frame-log rows and `last_seen` updates are buffered and flushed in batches.
+//! separate pool. Frame-log rows and `last_seen` updates are buffered and flushed in batches;
+//! the meter samples of a whole group are inserted together (multi-row INSERTs on SQLite, one
+//! `UNNEST` statement on PostgreSQL). Frame-log rows older than a configured age are pruned in
+//! the background.
+//!
+//! Both databases share everything but connecting and batch inserts: the SQL lives once in
+//! `engine`, the backends in [`sqlite`] and [`postgres`].
 #![forbid(unsafe_code)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+mod engine;
 mod error;
+pub mod postgres;
 mod records;
 pub mod sqlite;
+#[cfg(feature = "test-support")]
+pub mod testing;
 
 use async_trait::async_trait;
 use zaryad_model::{Connector, IdToken, MeterSample, Session, Station, StationId, Timestamp};
 
+pub use engine::SqlStore;
 pub use error::StoreError;
 pub use records::{
-    ApiToken, ApiTokenRole, Direction, FrameRecord, ProvisionStation, SessionFilter,
-    StationCredentials, StoredEvent, WriteBatch, WriteOp,
+    ApiToken, ApiTokenRole, Direction, FrameRecord, ProvisionStation, SessionCursor, SessionFilter,
+    SessionPage, StationCredentials, StoredEvent, WriteBatch, WriteOp,
 };
 
 /// The database behind Zaryad. One implementation per database engine.
@@ -66,6 +77,17 @@ pub trait Store: Send + Sync + 'static {
 
     /// Sessions matching `filter`, newest start first.
     async fn sessions(&self, filter: &SessionFilter) -> Result<Vec<Session>, StoreError>;
+
+    /// Sessions that started at or after `since` and before `until` (no bound when `None`),
+    /// oldest start first, at most `limit`, continuing after `after`: pages through any
+    /// number of sessions (exports, billing back-fills) at a steady cost per page.
+    async fn sessions_between(
+        &self,
+        since: Timestamp,
+        until: Option<Timestamp>,
+        after: Option<SessionCursor>,
+        limit: u32,
+    ) -> Result<SessionPage, StoreError>;
 
     /// A session's meter samples in time order, at most `limit`.
     async fn meter_samples(
@@ -117,7 +139,18 @@ pub struct StoreOptions {
     pub queue_capacity: usize,
     /// How often buffered `last_seen` times and frame-log rows are flushed.
     pub flush_interval: std::time::Duration,
+    /// Frame-log rows older than this are deleted in the background; `None` keeps them.
+    /// Sessions and meter samples are never pruned.
+    pub frame_retention: Option<std::time::Duration>,
+    /// How often the frame log is pruned.
+    pub prune_interval: std::time::Duration,
+    /// Most frame-log rows one pruning step deletes (each step is one short write).
+    pub prune_batch: usize,
 }
+
+/// The default age after which frame-log rows are pruned: 30 days.
+pub const DEFAULT_FRAME_RETENTION: std::time::Duration =
+    std::time::Duration::from_secs(30 * 24 * 60 * 60);
 
 impl Default for StoreOptions {
     fn default() -> StoreOptions {
@@ -127,37 +160,49 @@ impl Default for StoreOptions {
             max_batch: 256,
             queue_capacity: 4096,
             flush_interval: std::time::Duration::from_secs(2),
+            frame_retention: Some(DEFAULT_FRAME_RETENTION),
+            prune_interval: std::time::Duration::from_secs(300),
+            prune_batch: 5000,
         }
     }
 }
 
 /// Opens the database named by `options.url`, applies migrations and starts the writer.
 pub async fn open(options: &StoreOptions) -> Result<std::sync::Arc<dyn Store>, StoreError> {
-    if is_sqlite_url(&options.url) {
-        let store = sqlite::SqliteStore::open(options).await?;
-        Ok(std::sync::Arc::new(store))
-    } else {
-        Err(StoreError::Config(format!(
-            "unsupported database URL {}: use sqlite://…",
-            redact_url(&options.url)
-        )))
-    }
+    let store = match Backend::of(&options.url)? {
+        Backend::Sqlite => sqlite::open(options).await?,
+        Backend::Postgres => postgres::open(options).await?,
+    };
+    Ok(std::sync::Arc::new(store))
 }
 
 /// Applies pending migrations to the database named by `url` and returns.
 pub async fn migrate(url: &str) -> Result<(), StoreError> {
-    if is_sqlite_url(url) {
-        sqlite::migrate(url).await
-    } else {
-        Err(StoreError::Config(format!(
-            "unsupported database URL {}: use sqlite://…",
-            redact_url(url)
-        )))
+    match Backend::of(url)? {
+        Backend::Sqlite => sqlite::migrate(url).await,
+        Backend::Postgres => postgres::migrate(url).await,
     }
 }
 
-fn is_sqlite_url(url: &str) -> bool {
-    url.starts_with("sqlite:")
+/// The database engine a URL names.
+enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    fn of(url: &str) -> Result<Backend, StoreError> {
+        if url.starts_with("sqlite:") {
+            Ok(Backend::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Backend::Postgres)
+        } else {
+            Err(StoreError::Config(format!(
+                "unsupported database URL {}: use sqlite://… or postgres://…",
+                redact_url(url)
+            )))
+        }
+    }
 }
 
 /// The URL with any password replaced by `***`, for logs and errors.

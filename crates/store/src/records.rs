@@ -206,3 +206,21 @@ pub struct ApiToken {
     /// When it was created.
     pub created_at: Timestamp,
 }
+
+/// Where a page of [`crate::Store::sessions_between`] ended: the next page starts after it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionCursor {
+    /// The start time of the last session of the page.
+    pub started_at: Timestamp,
+    /// Its position among sessions with the same start time (insertion order).
+    pub seq: i64,
+}
+
+/// One page of sessions in start-time order.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SessionPage {
+    /// The sessions, oldest start first.
+    pub sessions: Vec<Session>,
+    /// Where the next page starts; `None` when this page was the last.
+    pub next: Option<SessionCursor>,
+}

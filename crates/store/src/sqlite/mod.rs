@@ -1,32 +1,20 @@
-//! The SQLite implementation of [`Store`]: one writer task with group commit, a read-only pool.
-
-mod ops;
-mod read;
-mod rows;
-mod writer;
+//! SQLite: WAL, `synchronous=FULL`, one writer connection with group commit, a read-only pool.
 
 use std::path::Path;
 use std::str::FromStr;
-use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
 use sqlx::migrate::Migrator;
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
-};
-use sqlx::{ConnectOptions, Connection};
-use tokio::sync::{Mutex, Notify, mpsc, oneshot};
-use zaryad_model::{Connector, IdToken, MeterSample, Session, Station, StationId, Timestamp};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{ConnectOptions, Connection, QueryBuilder, Sqlite, SqliteConnection};
 
-use self::writer::{Done, Job, Request, Touches, Writer};
-use crate::{
-    ApiToken, FrameRecord, SessionFilter, StationCredentials, Store, StoreError, StoreOptions,
-    StoredEvent, WriteBatch, redact_url,
-};
+use crate::engine::ops::SampleRow;
+use crate::engine::rows::{names_json, timestamp_text};
+use crate::engine::{SqlConn, SqlStore};
+use crate::{FrameRecord, StoreError, StoreOptions, redact_url};
 
 /// The SQLite schema, embedded at build time.
-static MIGRATOR: Migrator = sqlx::migrate!("../../migrations/sqlite");
+pub(crate) static MIGRATOR: Migrator = sqlx::migrate!("../../migrations/sqlite");
 
 /// How long a connection waits for a lock held by another process before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -34,92 +22,30 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Page cache per connection, in KiB (SQLite reads negative `cache_size` as KiB).
 const CACHE_KIB: &str = "-16384";
 
-/// Frame-log rows that may wait for the writer before `log_frame` makes its caller wait.
-const MIN_FRAME_BUFFER: usize = 1024;
+/// Rows per multi-row INSERT: well under SQLite's limit of bound parameters per statement.
+const ROWS_PER_INSERT: usize = 100;
 
-/// The part of a reserved block of transaction ids not handed out yet: `next..end`.
-#[derive(Debug, Default)]
-struct IdBlock {
-    next: i64,
-    end: i64,
-}
+/// Opens (creating when missing) the database at `options.url`, applies migrations and
+/// starts the writer task; must be called inside a Tokio runtime.
+pub async fn open(options: &StoreOptions) -> Result<SqlStore, StoreError> {
+    let base = base_options(&options.url)?;
+    let connect = writer_options(base.clone());
+    let mut conn = connect.connect().await?;
+    MIGRATOR.run(&mut conn).await?;
 
-/// A [`Store`] over one SQLite database file.
-pub struct SqliteStore {
-    requests: mpsc::Sender<Request>,
-    frames: mpsc::Sender<FrameRecord>,
-    frame_buffer: usize,
-    frame_pressure: Arc<Notify>,
-    touches: Arc<Touches>,
-    ids: Mutex<IdBlock>,
-    read: SqlitePool,
-}
-
-impl SqliteStore {
-    /// Opens (creating when missing) the database at `options.url`, applies migrations and
-    /// starts the writer task; must be called inside a Tokio runtime.
-    pub async fn open(options: &StoreOptions) -> Result<SqliteStore, StoreError> {
-        let base = base_options(&options.url)?;
-        let write_options = writer_options(base.clone());
-        let mut conn = write_options.connect().await?;
-        MIGRATOR.run(&mut conn).await?;
-
-        // Read-only connections cannot take the write lock, so a stray write through the pool
-        // fails loudly instead of competing with the writer.
-        let read_options = base
-            .read_only(true)
-            .busy_timeout(BUSY_TIMEOUT)
-            .pragma("cache_size", CACHE_KIB)
-            .pragma("temp_store", "memory");
-        let read = SqlitePoolOptions::new()
-            .max_connections(options.read_pool_size.max(1))
-            .connect_with(read_options)
-            .await?;
-
-        let (requests, request_queue) = mpsc::channel(options.queue_capacity.max(1));
-        let frame_buffer = options.queue_capacity.max(MIN_FRAME_BUFFER);
-        let (frames, frame_queue) = mpsc::channel(frame_buffer);
-        let frame_pressure = Arc::new(Notify::new());
-        let touches = Arc::new(Touches::default());
-        let writer = Writer::new(
-            conn,
-            write_options,
-            request_queue,
-            frame_queue,
-            frame_pressure.clone(),
-            touches.clone(),
-            options.max_batch,
-            options.flush_interval,
-        );
-        tokio::spawn(writer.run());
-        tracing::info!(url = %redact_url(&options.url), "SQLite store open");
-        Ok(SqliteStore {
-            requests,
-            frames,
-            frame_buffer,
-            frame_pressure,
-            touches,
-            ids: Mutex::new(IdBlock::default()),
-            read,
-        })
-    }
-
-    async fn request(&self, job: Job) -> Result<Done, StoreError> {
-        let (reply, answer) = oneshot::channel();
-        self.requests
-            .send(Request { job, reply })
-            .await
-            .map_err(|_| StoreError::WriterStopped)?;
-        answer.await.map_err(|_| StoreError::WriterStopped)?
-    }
-
-    /// Shows `last_seen` times that are noted but not flushed yet.
-    fn with_pending_touch(&self, mut station: Station) -> Station {
-        if let Some(pending) = self.touches.pending(&station.id) {
-            station.last_seen_at = Some(station.last_seen_at.map_or(pending, |at| at.max(pending)));
-        }
-        station
-    }
+    // Read-only connections cannot take the write lock, so a stray write through the pool
+    // fails loudly instead of competing with the writer.
+    let read_options = base
+        .read_only(true)
+        .busy_timeout(BUSY_TIMEOUT)
+        .pragma("cache_size", CACHE_KIB)
+        .pragma("temp_store", "memory");
+    let read = SqlitePoolOptions::new()
+        .max_connections(options.read_pool_size.max(1))
+        .connect_with(read_options)
+        .await?;
+    tracing::info!(url = %redact_url(&options.url), "SQLite store open");
+    Ok(SqlStore::start(SqlConn { conn, connect }, read, options))
 }
 
 /// Applies pending migrations to the SQLite database at `url` (created when missing).
@@ -167,153 +93,114 @@ fn writer_options(base: SqliteConnectOptions) -> SqliteConnectOptions {
         .pragma("temp_store", "memory")
 }
 
-#[async_trait]
-impl Store for SqliteStore {
-    async fn commit(&self, batch: WriteBatch) -> Result<(), StoreError> {
-        if batch.is_empty() {
-            return Ok(());
-        }
-        self.request(Job::Commit(batch)).await.map(|_| ())
+/// Runs a multi-row INSERT per chunk of `rows`.
+async fn insert_chunks<T>(
+    conn: &mut SqliteConnection,
+    head: &'static str,
+    rows: &[T],
+    push: impl Fn(sqlx::query_builder::Separated<'_, '_, Sqlite, &'static str>, &T) + Copy,
+) -> Result<(), StoreError> {
+    for chunk in rows.chunks(ROWS_PER_INSERT) {
+        let mut insert: QueryBuilder<Sqlite> = QueryBuilder::new(head);
+        insert.push_values(chunk, push);
+        // Only full chunks share one statement text; caching every shorter tail would push
+        // the everyday statements out of the cache.
+        insert
+            .build()
+            .persistent(chunk.len() == ROWS_PER_INSERT)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
+crate::engine::glue::impl_write_conn!(SqlConn<SqliteConnection>, {
+    // IMMEDIATE takes the write lock up front: a deferred transaction that reads first could
+    // fail to upgrade its lock if another process is writing.
+    const BEGIN: &'static str = "BEGIN IMMEDIATE";
+    const SAVEPOINTS: bool = true;
+
+    async fn insert_samples(&mut self, rows: &[SampleRow]) -> Result<(), StoreError> {
+        insert_chunks(
+            &mut self.conn,
+            "INSERT INTO meter_samples (session_id, station_id, evse_id, timestamp, measurand,
+                 value, unit, phase, context, location) ",
+            rows,
+            |mut row, sample| {
+                row.push_bind(sample.session_id.clone())
+                    .push_bind(sample.station_id.clone())
+                    .push_bind(sample.evse_id)
+                    .push_bind(sample.timestamp.clone())
+                    .push_bind(sample.measurand.clone())
+                    .push_bind(sample.value)
+                    .push_bind(sample.unit.clone())
+                    .push_bind(sample.phase.clone())
+                    .push_bind(sample.context.clone())
+                    .push_bind(sample.location.clone());
+            },
+        )
+        .await
     }
 
-    async fn next_transaction_id(&self) -> Result<i64, StoreError> {
-        // Held across the reservation on purpose: concurrent callers wait for the one block
-        // instead of each reserving their own.
-        let mut block = self.ids.lock().await;
-        if block.next >= block.end {
-            match self.request(Job::ReserveIds).await? {
-                Done::Ids(first) => {
-                    *block = IdBlock {
-                        next: first,
-                        end: first + ops::ID_BLOCK,
-                    }
-                }
-                Done::Written => {
-                    return Err(StoreError::Config(
-                        "the writer answered an id reservation without ids".to_owned(),
-                    ));
-                }
-            }
-        }
-        let id = block.next;
-        block.next += 1;
-        Ok(id)
+    async fn insert_frames(&mut self, frames: &[FrameRecord]) -> Result<(), StoreError> {
+        let rows = frames
+            .iter()
+            .map(|frame| Ok((frame, names_json(&frame.repairs)?)))
+            .collect::<Result<Vec<(&FrameRecord, String)>, StoreError>>()?;
+        insert_chunks(
+            &mut self.conn,
+            "INSERT INTO frames (station_id, direction, at, ocpp_version, action, message_id,
+                 text, repairs) ",
+            &rows,
+            |mut row, (frame, repairs)| {
+                row.push_bind(frame.station_id.as_str().to_owned())
+                    .push_bind(frame.direction.as_str())
+                    .push_bind(timestamp_text(&frame.at))
+                    .push_bind(frame.ocpp_version.clone())
+                    .push_bind(frame.action.clone())
+                    .push_bind(frame.message_id.clone())
+                    .push_bind(frame.text.clone())
+                    .push_bind(repairs.clone());
+            },
+        )
+        .await
+    }
+});
+
+#[cfg(test)]
+pub(crate) use tests::writer_conn;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The writer's connection settings, as the writer's unit tests open it.
+    pub(crate) async fn writer_conn(dir: &tempfile::TempDir) -> SqlConn<SqliteConnection> {
+        let url = format!("sqlite://{}/w.db", dir.path().display());
+        let connect = writer_options(base_options(&url).unwrap());
+        let mut conn = connect.connect().await.unwrap();
+        MIGRATOR.run(&mut conn).await.unwrap();
+        SqlConn { conn, connect }
     }
 
-    async fn log_frame(&self, frame: FrameRecord) {
-        let frame = match self.frames.try_send(frame) {
-            Ok(()) => {
-                // Wake the writer well before the buffer is full, so callers rarely wait.
-                if self.frames.capacity() < self.frame_buffer / 2 {
-                    self.frame_pressure.notify_one();
-                }
-                return;
-            }
-            Err(mpsc::error::TrySendError::Full(frame)) => frame,
-            Err(mpsc::error::TrySendError::Closed(_)) => {
-                tracing::debug!("frame not logged: the database writer has stopped");
-                return;
-            }
-        };
-        self.frame_pressure.notify_one();
-        if self.frames.send(frame).await.is_err() {
-            tracing::debug!("frame not logged: the database writer has stopped");
-        }
-    }
-
-    fn touch(&self, station_id: &StationId, at: Timestamp) {
-        self.touches.note(station_id, at);
-    }
-
-    async fn flush(&self) -> Result<(), StoreError> {
-        self.request(Job::Flush).await.map(|_| ())
-    }
-
-    async fn station(&self, id: &StationId) -> Result<Option<Station>, StoreError> {
-        Ok(read::station(&self.read, id)
-            .await?
-            .map(|station| self.with_pending_touch(station)))
-    }
-
-    async fn stations(&self) -> Result<Vec<Station>, StoreError> {
-        Ok(read::stations(&self.read)
-            .await?
-            .into_iter()
-            .map(|station| self.with_pending_touch(station))
-            .collect())
-    }
-
-    async fn station_credentials(
-        &self,
-        id: &StationId,
-    ) -> Result<Option<StationCredentials>, StoreError> {
-        read::station_credentials(&self.read, id).await
-    }
-
-    async fn connectors(&self, station_id: &StationId) -> Result<Vec<Connector>, StoreError> {
-        read::connectors(&self.read, station_id).await
-    }
-
-    async fn session(&self, id: &str) -> Result<Option<Session>, StoreError> {
-        read::session(&self.read, id).await
-    }
-
-    async fn session_by_transaction(
-        &self,
-        station_id: &StationId,
-        transaction_id: &str,
-    ) -> Result<Option<Session>, StoreError> {
-        read::session_by_transaction(&self.read, station_id, transaction_id).await
-    }
-
-    async fn sessions(&self, filter: &SessionFilter) -> Result<Vec<Session>, StoreError> {
-        read::sessions(&self.read, filter).await
-    }
-
-    async fn meter_samples(
-        &self,
-        session_id: &str,
-        limit: u32,
-    ) -> Result<Vec<MeterSample>, StoreError> {
-        read::meter_samples(&self.read, session_id, limit).await
-    }
-
-    async fn id_token(&self, token: &str) -> Result<Option<IdToken>, StoreError> {
-        read::id_token(&self.read, token).await
-    }
-
-    async fn id_tokens(&self) -> Result<Vec<IdToken>, StoreError> {
-        read::id_tokens(&self.read).await
-    }
-
-    async fn frames(
-        &self,
-        station_id: &StationId,
-        limit: u32,
-    ) -> Result<Vec<FrameRecord>, StoreError> {
-        read::frames(&self.read, station_id, limit).await
-    }
-
-    async fn events_after(
-        &self,
-        after_seq: i64,
-        limit: u32,
-    ) -> Result<Vec<StoredEvent>, StoreError> {
-        read::events_after(&self.read, after_seq, limit).await
-    }
-
-    async fn api_token_by_hash(&self, token_hash: &str) -> Result<Option<ApiToken>, StoreError> {
-        read::api_token_by_hash(&self.read, token_hash).await
-    }
-
-    async fn count_api_tokens(&self) -> Result<u64, StoreError> {
-        read::count_api_tokens(&self.read).await
-    }
-
-    async fn ping(&self) -> Result<(), StoreError> {
-        if self.requests.is_closed() {
-            return Err(StoreError::WriterStopped);
-        }
-        read::ping(&self.read).await
+    #[tokio::test]
+    async fn the_writer_connection_is_durable_wal() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut writer = writer_conn(&dir).await;
+        let journal: String = sqlx::query_scalar("PRAGMA journal_mode")
+            .fetch_one(&mut writer.conn)
+            .await
+            .unwrap();
+        assert_eq!(journal, "wal");
+        let synchronous: i64 = sqlx::query_scalar("PRAGMA synchronous")
+            .fetch_one(&mut writer.conn)
+            .await
+            .unwrap();
+        assert_eq!(synchronous, 2, "FULL");
+        let foreign_keys: i64 = sqlx::query_scalar("PRAGMA foreign_keys")
+            .fetch_one(&mut writer.conn)
+            .await
+            .unwrap();
+        assert_eq!(foreign_keys, 1);
     }
 }

@@ -1,18 +1,18 @@
-//! How model values are spelled in SQLite columns, and rows turned back into model values.
+//! How model values are spelled in columns (the same on both databases), and rows turned back
+//! into model values.
 //!
 //! Everything read from the database is checked: a value that does not parse is reported as
 //! [`StoreError::Corrupt`] naming its table and column, never a panic.
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::Value;
-use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
 use zaryad_model::{
     ChargingState, Connector, ConnectorStatus, ConnectorType, DomainEvent, EventType, IdToken,
     IdTokenStatus, Measurand, MeterSample, ReadingContext, Registration, Session, SessionState,
     Station, StationId, StopReason, Timestamp, Unit,
 };
 
+use super::query::Row;
 use crate::{ApiToken, ApiTokenRole, Direction, FrameRecord, StoreError, StoredEvent};
 
 /// A timestamp as stored: fixed-width RFC 3339 with nanoseconds, so text order is time order.
@@ -25,7 +25,7 @@ pub(crate) fn opt_timestamp_text(at: Option<&Timestamp>) -> Option<String> {
     at.map(timestamp_text)
 }
 
-/// A `u64` kept bit for bit in SQLite's signed 64-bit integer (values above `i64::MAX` come
+/// A `u64` kept bit for bit in a signed 64-bit integer column (values above `i64::MAX` come
 /// back unchanged through [`i64_to_u64`]; only ordering in SQL would be wrong, and nothing
 /// orders by these columns).
 pub(crate) fn u64_to_i64(value: u64) -> i64 {
@@ -53,12 +53,12 @@ fn encode_error(error: serde_json::Error) -> StoreError {
 
 /// Typed access to the columns of one row of `table`, with errors that name the column.
 struct Columns<'r> {
-    row: &'r SqliteRow,
+    row: &'r Row,
     table: &'static str,
 }
 
 impl<'r> Columns<'r> {
-    fn new(row: &'r SqliteRow, table: &'static str) -> Columns<'r> {
+    fn new(row: &'r Row, table: &'static str) -> Columns<'r> {
         Columns { row, table }
     }
 
@@ -72,10 +72,13 @@ impl<'r> Columns<'r> {
 
     fn get<T>(&self, column: &'static str) -> Result<T, StoreError>
     where
-        T: sqlx::Decode<'r, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>,
+        T: for<'x> sqlx::Decode<'x, sqlx::Sqlite>
+            + sqlx::Type<sqlx::Sqlite>
+            + for<'x> sqlx::Decode<'x, sqlx::Postgres>
+            + sqlx::Type<sqlx::Postgres>,
     {
         self.row
-            .try_get::<T, _>(column)
+            .get::<T>(column)
             .map_err(|error| self.corrupt(column, error.to_string()))
     }
 
@@ -97,10 +100,10 @@ impl<'r> Columns<'r> {
     }
 
     fn bool(&self, column: &'static str) -> Result<bool, StoreError> {
-        match self.get::<i64>(column)? {
-            0 => Ok(false),
-            1 => Ok(true),
-            other => Err(self.corrupt(column, format!("{other} is not 0 or 1"))),
+        match self.row.flag(column) {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(other)) => Err(self.corrupt(column, format!("{other} is not 0 or 1"))),
+            Err(error) => Err(self.corrupt(column, error.to_string())),
         }
     }
 
@@ -159,8 +162,17 @@ impl<'r> Columns<'r> {
     }
 }
 
+/// An integer column (a sequence number, a count).
+pub(crate) fn integer(
+    row: &Row,
+    table: &'static str,
+    column: &'static str,
+) -> Result<i64, StoreError> {
+    Columns::new(row, table).get(column)
+}
+
 /// A `stations` row.
-pub(crate) fn station(row: &SqliteRow) -> Result<Station, StoreError> {
+pub(crate) fn station(row: &Row) -> Result<Station, StoreError> {
     let c = Columns::new(row, "stations");
     Ok(Station {
         id: c.station_id("id")?,
@@ -179,12 +191,12 @@ pub(crate) fn station(row: &SqliteRow) -> Result<Station, StoreError> {
 }
 
 /// The `password_hash` of a `stations` row.
-pub(crate) fn password_hash(row: &SqliteRow) -> Result<Option<String>, StoreError> {
+pub(crate) fn password_hash(row: &Row) -> Result<Option<String>, StoreError> {
     Columns::new(row, "stations").opt_text("password_hash")
 }
 
 /// A `connectors` row.
-pub(crate) fn connector(row: &SqliteRow) -> Result<Connector, StoreError> {
+pub(crate) fn connector(row: &Row) -> Result<Connector, StoreError> {
     let c = Columns::new(row, "connectors");
     Ok(Connector {
         evse_id: c.u32("evse_id")?,
@@ -200,7 +212,7 @@ pub(crate) fn connector(row: &SqliteRow) -> Result<Connector, StoreError> {
 }
 
 /// A `sessions` row.
-pub(crate) fn session(row: &SqliteRow) -> Result<Session, StoreError> {
+pub(crate) fn session(row: &Row) -> Result<Session, StoreError> {
     let c = Columns::new(row, "sessions");
     Ok(Session {
         id: c.text("id")?,
@@ -228,7 +240,7 @@ pub(crate) fn session(row: &SqliteRow) -> Result<Session, StoreError> {
 }
 
 /// A `meter_samples` row.
-pub(crate) fn meter_sample(row: &SqliteRow) -> Result<MeterSample, StoreError> {
+pub(crate) fn meter_sample(row: &Row) -> Result<MeterSample, StoreError> {
     let c = Columns::new(row, "meter_samples");
     Ok(MeterSample {
         timestamp: c.timestamp("timestamp")?,
@@ -242,7 +254,7 @@ pub(crate) fn meter_sample(row: &SqliteRow) -> Result<MeterSample, StoreError> {
 }
 
 /// An `id_tokens` row.
-pub(crate) fn id_token(row: &SqliteRow) -> Result<IdToken, StoreError> {
+pub(crate) fn id_token(row: &Row) -> Result<IdToken, StoreError> {
     let c = Columns::new(row, "id_tokens");
     Ok(IdToken {
         token: c.text("token")?,
@@ -253,7 +265,7 @@ pub(crate) fn id_token(row: &SqliteRow) -> Result<IdToken, StoreError> {
 }
 
 /// A `frames` row.
-pub(crate) fn frame(row: &SqliteRow) -> Result<FrameRecord, StoreError> {
+pub(crate) fn frame(row: &Row) -> Result<FrameRecord, StoreError> {
     let c = Columns::new(row, "frames");
     Ok(FrameRecord {
         station_id: c.station_id("station_id")?,
@@ -276,7 +288,7 @@ fn parse_direction(text: &str) -> Option<Direction> {
 }
 
 /// An `events` row.
-pub(crate) fn event(row: &SqliteRow) -> Result<StoredEvent, StoreError> {
+pub(crate) fn event(row: &Row) -> Result<StoredEvent, StoreError> {
     let c = Columns::new(row, "events");
     Ok(StoredEvent {
         seq: c.get("seq")?,
@@ -296,7 +308,7 @@ fn parse_event_type(text: &str) -> Option<EventType> {
 }
 
 /// An `api_tokens` row.
-pub(crate) fn api_token(row: &SqliteRow) -> Result<ApiToken, StoreError> {
+pub(crate) fn api_token(row: &Row) -> Result<ApiToken, StoreError> {
     let c = Columns::new(row, "api_tokens");
     Ok(ApiToken {
         id: c.text("id")?,

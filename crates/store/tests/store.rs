@@ -1,4 +1,5 @@
-//! The SQLite store against a real database file in a temporary directory.
+//! The store against both databases: every case runs once on a SQLite file in a temporary
+//! directory and once on a fresh PostgreSQL database (see `zaryad_store::testing`).
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use std::collections::HashSet;
@@ -12,40 +13,93 @@ use zaryad_model::{
     IdTokenStatus, MeterSample, Registration, Session, SessionState, Station, StationId,
     StopReason, Timestamp,
 };
-use zaryad_store::sqlite::SqliteStore;
+use zaryad_store::testing::{Engine, TestDatabase};
 use zaryad_store::{
     ApiToken, ApiTokenRole, Direction, FrameRecord, ProvisionStation, SessionFilter, Store,
     StoreError, StoreOptions, WriteBatch, WriteOp,
 };
 
-struct TestDb {
-    dir: tempfile::TempDir,
+/// Generates one test per engine for each listed case: `sqlite::name` and `postgres::name`.
+macro_rules! backend_tests {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::run(super::Engine::Sqlite, super::$name).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::run(super::Engine::Postgres, super::$name).await;
+                }
+            )*
+        }
+    };
 }
 
-impl TestDb {
-    fn new() -> TestDb {
-        TestDb {
-            dir: tempfile::tempdir().unwrap(),
-        }
-    }
+backend_tests!(
+    stations_and_connectors_round_trip,
+    upsert_station_keeps_password_provisioning_and_pinned_profile,
+    deleting_a_station_keeps_its_sessions,
+    sessions_round_trip_and_list,
+    reused_transaction_ids_find_the_newest_session,
+    meter_samples_come_back_in_time_order,
+    outbox_events_come_back_in_order_once,
+    id_tokens_and_api_tokens_round_trip,
+    frames_are_buffered_and_listed_newest_first,
+    frames_are_written_without_flush_when_the_buffer_fills,
+    touches_coalesce_and_flush,
+    touches_flush_on_their_interval,
+    many_concurrent_commits_share_group_commits,
+    a_failing_batch_fails_only_its_caller,
+    transaction_ids_are_unique_and_survive_restarts,
+    the_writer_finishes_buffered_work_when_the_store_is_dropped,
+    migrate_alone_then_open_and_ping,
+    corrupt_values_are_reported_not_panicked,
+    sessions_between_pages_in_start_order,
+    old_frames_are_pruned_in_batches,
+    a_database_of_the_previous_release_is_migrated,
+    five_hundred_writers_and_readers_at_once,
+);
 
+/// Runs `case` against a fresh database of `engine`; skips (see `TestDatabase`) when it is
+/// PostgreSQL and there is none outside CI.
+async fn run<F, Fut>(engine: Engine, case: F)
+where
+    F: FnOnce(Db) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    if let Some(test) = TestDatabase::new(engine).await {
+        case(Db { test }).await;
+    }
+}
+
+/// A test's database.
+struct Db {
+    test: TestDatabase,
+}
+
+impl Db {
     fn url(&self) -> String {
-        format!(
-            "sqlite://{}/nested/dir/zaryad.db",
-            self.dir.path().display()
-        )
+        self.test.url().to_owned()
     }
 
     fn options(&self) -> StoreOptions {
         StoreOptions {
             url: self.url(),
             flush_interval: Duration::from_secs(3600),
+            // The fixed test times lie months in the past: retention would prune them.
+            frame_retention: None,
             ..StoreOptions::default()
         }
     }
 
-    async fn open(&self) -> SqliteStore {
-        SqliteStore::open(&self.options()).await.unwrap()
+    async fn open(&self) -> Arc<dyn Store> {
+        zaryad_store::open(&self.options()).await.unwrap()
     }
 }
 
@@ -128,9 +182,7 @@ fn frame(station: &str, n: u32) -> FrameRecord {
     }
 }
 
-#[tokio::test]
-async fn stations_and_connectors_round_trip() {
-    let db = TestDb::new();
+async fn stations_and_connectors_round_trip(db: Db) {
     let store = db.open().await;
     let station = full_station("CP-1");
     let mut bare = Station::new(id("CP-2"), Registration::Accepted, at(0, 0));
@@ -188,9 +240,7 @@ async fn stations_and_connectors_round_trip() {
     assert_eq!(store.connectors(&station.id).await.unwrap()[1], changed);
 }
 
-#[tokio::test]
-async fn upsert_station_keeps_password_provisioning_and_pinned_profile() {
-    let db = TestDb::new();
+async fn upsert_station_keeps_password_provisioning_and_pinned_profile(db: Db) {
     let store = db.open().await;
     let station_id = id("CP-9");
     store
@@ -244,6 +294,13 @@ async fn upsert_station_keeps_password_provisioning_and_pinned_profile() {
     let stored = store.station(&station_id).await.unwrap().unwrap();
     assert_eq!(stored.registration, Registration::Rejected);
     assert_eq!(stored.vendor_profile, None);
+    // A charger's boot carries a stale registration: it must not undo the operator's.
+    store
+        .commit(batch(vec![WriteOp::UpsertStation(booted.clone())]))
+        .await
+        .unwrap();
+    let stored = store.station(&station_id).await.unwrap().unwrap();
+    assert_eq!(stored.registration, Registration::Rejected);
     let credentials = store
         .station_credentials(&station_id)
         .await
@@ -277,9 +334,7 @@ async fn upsert_station_keeps_password_provisioning_and_pinned_profile() {
     );
 }
 
-#[tokio::test]
-async fn deleting_a_station_keeps_its_sessions() {
-    let db = TestDb::new();
+async fn deleting_a_station_keeps_its_sessions(db: Db) {
     let store = db.open().await;
     let station = full_station("CP-D");
     let session = full_session("s-d", "CP-D", "7", 0);
@@ -304,9 +359,7 @@ async fn deleting_a_station_keeps_its_sessions() {
     assert_eq!(store.session("s-d").await.unwrap(), Some(session));
 }
 
-#[tokio::test]
-async fn sessions_round_trip_and_list() {
-    let db = TestDb::new();
+async fn sessions_round_trip_and_list(db: Db) {
     let store = db.open().await;
     let completed = full_session("s-1", "CP-1", "7", 0);
     let mut active = full_session("s-2", "CP-1", "8", 10);
@@ -397,9 +450,7 @@ async fn sessions_round_trip_and_list() {
     assert_eq!(ids, ["s-2", "s-1"]);
 }
 
-#[tokio::test]
-async fn reused_transaction_ids_find_the_newest_session() {
-    let db = TestDb::new();
+async fn reused_transaction_ids_find_the_newest_session(db: Db) {
     let store = db.open().await;
     let old = full_session("old", "CP-1", "1", 30);
     let mut new = full_session("new", "CP-1", "1", 0);
@@ -421,9 +472,7 @@ async fn reused_transaction_ids_find_the_newest_session() {
     );
 }
 
-#[tokio::test]
-async fn meter_samples_come_back_in_time_order() {
-    let db = TestDb::new();
+async fn meter_samples_come_back_in_time_order(db: Db) {
     let store = db.open().await;
     let late = MeterSample::from_ocpp(
         at(9, 0),
@@ -513,9 +562,7 @@ async fn meter_samples_come_back_in_time_order() {
     assert_eq!(store.meter_samples("s-nan", 10).await.unwrap(), vec![fine]);
 }
 
-#[tokio::test]
-async fn outbox_events_come_back_in_order_once() {
-    let db = TestDb::new();
+async fn outbox_events_come_back_in_order_once(db: Db) {
     let store = db.open().await;
     let session = full_session("s-1", "CP-1", "7", 0);
     let started = DomainEvent::for_session(
@@ -571,9 +618,7 @@ async fn outbox_events_come_back_in_order_once() {
     );
 }
 
-#[tokio::test]
-async fn id_tokens_and_api_tokens_round_trip() {
-    let db = TestDb::new();
+async fn id_tokens_and_api_tokens_round_trip(db: Db) {
     let store = db.open().await;
     let accepted = IdToken {
         token: "04656B82EB2CDD".into(),
@@ -632,9 +677,7 @@ async fn id_tokens_and_api_tokens_round_trip() {
     assert_eq!(store.api_token_by_hash("cd").await.unwrap(), None);
 }
 
-#[tokio::test]
-async fn frames_are_buffered_and_listed_newest_first() {
-    let db = TestDb::new();
+async fn frames_are_buffered_and_listed_newest_first(db: Db) {
     let store = db.open().await;
     for n in 0..300 {
         store
@@ -654,9 +697,7 @@ async fn frames_are_buffered_and_listed_newest_first() {
     assert_eq!(store.frames(&id("B"), 0).await.unwrap().len(), 100);
 }
 
-#[tokio::test]
-async fn frames_are_written_without_flush_when_the_buffer_fills() {
-    let db = TestDb::new();
+async fn frames_are_written_without_flush_when_the_buffer_fills(db: Db) {
     let store = db.open().await;
     // Far more than the buffer holds: log_frame must wake the writer rather than wait for the
     // (hour-long) flush interval.
@@ -667,9 +708,7 @@ async fn frames_are_written_without_flush_when_the_buffer_fills() {
     assert_eq!(stored.len(), 1);
 }
 
-#[tokio::test]
-async fn touches_coalesce_and_flush() {
-    let db = TestDb::new();
+async fn touches_coalesce_and_flush(db: Db) {
     let store = db.open().await;
     let mut station = full_station("CP-T");
     station.last_seen_at = None;
@@ -722,14 +761,12 @@ async fn touches_coalesce_and_flush() {
     assert_eq!(reopened_view.station(&id("unknown")).await.unwrap(), None);
 }
 
-#[tokio::test]
-async fn touches_flush_on_their_interval() {
-    let db = TestDb::new();
+async fn touches_flush_on_their_interval(db: Db) {
     let options = StoreOptions {
         flush_interval: Duration::from_millis(50),
         ..db.options()
     };
-    let store = SqliteStore::open(&options).await.unwrap();
+    let store = zaryad_store::open(&options).await.unwrap();
     let station = full_station("CP-I");
     store
         .commit(batch(vec![WriteOp::UpsertStation(station.clone())]))
@@ -754,10 +791,8 @@ async fn touches_flush_on_their_interval() {
     panic!("the periodic flush did not write the touch and the frame");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn many_concurrent_commits_share_group_commits() {
-    let db = TestDb::new();
-    let store: Arc<dyn Store> = Arc::new(db.open().await);
+async fn many_concurrent_commits_share_group_commits(db: Db) {
+    let store = db.open().await;
     let mut tasks = Vec::new();
     for n in 0..500 {
         let store = store.clone();
@@ -789,10 +824,8 @@ async fn many_concurrent_commits_share_group_commits() {
     assert_eq!(store.events_after(0, 1000).await.unwrap().len(), 500);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_failing_batch_fails_only_its_caller() {
-    let db = TestDb::new();
-    let store: Arc<dyn Store> = Arc::new(db.open().await);
+async fn a_failing_batch_fails_only_its_caller(db: Db) {
+    let store = db.open().await;
     let token = ApiToken {
         id: "dup".into(),
         name: "first".into(),
@@ -845,12 +878,10 @@ async fn a_failing_batch_fails_only_its_caller() {
     assert_eq!(store.count_api_tokens().await.unwrap(), 1);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn transaction_ids_are_unique_and_survive_restarts() {
-    let db = TestDb::new();
+async fn transaction_ids_are_unique_and_survive_restarts(db: Db) {
     let mut seen = Vec::new();
     {
-        let store: Arc<dyn Store> = Arc::new(db.open().await);
+        let store = db.open().await;
         let mut tasks = Vec::new();
         for _ in 0..250 {
             let store = store.clone();
@@ -876,9 +907,7 @@ async fn transaction_ids_are_unique_and_survive_restarts() {
     }
 }
 
-#[tokio::test]
-async fn the_writer_finishes_buffered_work_when_the_store_is_dropped() {
-    let db = TestDb::new();
+async fn the_writer_finishes_buffered_work_when_the_store_is_dropped(db: Db) {
     let store = db.open().await;
     let station = full_station("CP-X");
     store
@@ -904,9 +933,7 @@ async fn the_writer_finishes_buffered_work_when_the_store_is_dropped() {
     panic!("buffered frame and touch were lost on drop");
 }
 
-#[tokio::test]
-async fn migrate_alone_then_open_and_ping() {
-    let db = TestDb::new();
+async fn migrate_alone_then_open_and_ping(db: Db) {
     zaryad_store::migrate(&db.url()).await.unwrap();
     zaryad_store::migrate(&db.url()).await.unwrap();
     let store = zaryad_store::open(&db.options()).await.unwrap();
@@ -916,23 +943,26 @@ async fn migrate_alone_then_open_and_ping() {
 }
 
 #[tokio::test]
-async fn in_memory_urls_are_refused() {
+async fn in_memory_and_unknown_urls_are_refused() {
     let options = StoreOptions {
         url: "sqlite::memory:".into(),
         ..StoreOptions::default()
     };
     assert!(matches!(
-        SqliteStore::open(&options).await,
+        zaryad_store::open(&options).await,
+        Err(StoreError::Config(_))
+    ));
+    let options = StoreOptions {
+        url: "mysql://localhost/zaryad".into(),
+        ..StoreOptions::default()
+    };
+    assert!(matches!(
+        zaryad_store::open(&options).await,
         Err(StoreError::Config(_))
     ));
 }
 
-#[tokio::test]
-async fn corrupt_values_are_reported_not_panicked() {
-    use sqlx::{ConnectOptions, Connection};
-    use std::str::FromStr;
-
-    let db = TestDb::new();
+async fn corrupt_values_are_reported_not_panicked(db: Db) {
     let store = db.open().await;
     store
         .commit(batch(vec![
@@ -946,20 +976,14 @@ async fn corrupt_values_are_reported_not_panicked() {
         ]))
         .await
         .unwrap();
-    let mut raw = sqlx::sqlite::SqliteConnectOptions::from_str(&db.url())
-        .unwrap()
-        .connect()
+    db.test
+        .execute("UPDATE sessions SET started_at = 'yesterday', quirks = 'nope'")
         .await
         .unwrap();
-    sqlx::query("UPDATE sessions SET started_at = 'yesterday', quirks = 'nope'")
-        .execute(&mut raw)
+    db.test
+        .execute("UPDATE id_tokens SET status = 'maybe'")
         .await
         .unwrap();
-    sqlx::query("UPDATE id_tokens SET status = 'maybe'")
-        .execute(&mut raw)
-        .await
-        .unwrap();
-    raw.close().await.unwrap();
     assert!(matches!(
         store.session("s-1").await,
         Err(StoreError::Corrupt {
@@ -976,4 +1000,214 @@ async fn corrupt_values_are_reported_not_panicked() {
             ..
         })
     ));
+}
+
+async fn sessions_between_pages_in_start_order(db: Db) {
+    let store = db.open().await;
+    // Three sessions share a start time: the cursor must not skip or repeat any of them.
+    let mut ops = Vec::new();
+    let mut expected = Vec::new();
+    for n in 0..7u32 {
+        let minute = [5, 1, 3, 3, 3, 9, 0][n as usize];
+        let session = full_session(&format!("s-{n}"), "CP-1", &n.to_string(), minute);
+        expected.push((minute, n, session.clone()));
+        ops.push(WriteOp::UpsertSession(session));
+    }
+    store.commit(batch(ops)).await.unwrap();
+    expected.sort_by_key(|(minute, n, _)| (*minute, *n));
+
+    let since = at(1, 0);
+    let until = Some(at(9, 0));
+    let wanted: Vec<Session> = expected
+        .iter()
+        .filter(|(minute, _, _)| (1..9).contains(minute))
+        .map(|(_, _, session)| session.clone())
+        .collect();
+    let mut got = Vec::new();
+    let mut after = None;
+    let mut pages = 0;
+    loop {
+        let page = store
+            .sessions_between(since, until, after, 2)
+            .await
+            .unwrap();
+        pages += 1;
+        assert!(page.sessions.len() <= 2);
+        got.extend(page.sessions);
+        match page.next {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(got, wanted);
+    assert_eq!(pages, 3);
+
+    // Without an upper bound, everything from `since` on.
+    let page = store
+        .sessions_between(at(3, 0), None, None, 100)
+        .await
+        .unwrap();
+    let ids: Vec<&str> = page.sessions.iter().map(|s| s.id.as_str()).collect();
+    assert_eq!(ids, ["s-2", "s-3", "s-4", "s-0", "s-5"]);
+    assert_eq!(page.next, None);
+}
+
+async fn old_frames_are_pruned_in_batches(db: Db) {
+    let options = StoreOptions {
+        frame_retention: Some(Duration::from_secs(3600)),
+        prune_interval: Duration::from_millis(50),
+        prune_batch: 7,
+        ..db.options()
+    };
+    let store = zaryad_store::open(&options).await.unwrap();
+    let now = chrono::Utc::now();
+    for n in 0..40 {
+        let mut old = frame("CP-R", n);
+        old.at = now - chrono::Duration::hours(2) + chrono::Duration::seconds(i64::from(n));
+        store.log_frame(old).await;
+    }
+    let mut fresh = frame("CP-R", 99);
+    fresh.at = now;
+    store.log_frame(fresh.clone()).await;
+    store.flush().await.unwrap();
+    for _ in 0..200 {
+        if store.frames(&id("CP-R"), 100).await.unwrap() == vec![fresh.clone()] {
+            // Sessions and samples are never pruned, whatever their age.
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!(
+        "old frames were not pruned: {} left",
+        store.frames(&id("CP-R"), 100).await.unwrap().len()
+    );
+}
+
+/// The migrations of the previous release: the ones this change did not add.
+const RELEASED_MIGRATIONS: &[&str] = &["0001_init.sql"];
+
+async fn a_database_of_the_previous_release_is_migrated(db: Db) {
+    use sqlx::{ConnectOptions, Connection};
+    use std::str::FromStr;
+
+    // A database as the previous release left it: its migrations applied, with data.
+    let released = tempfile::tempdir().unwrap();
+    let source = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join(format!("../../migrations/{}", db.test.engine().name()));
+    for file in RELEASED_MIGRATIONS {
+        std::fs::copy(source.join(file), released.path().join(file)).unwrap();
+    }
+    let migrator = sqlx::migrate::Migrator::new(released.path()).await.unwrap();
+    match db.test.engine() {
+        Engine::Sqlite => {
+            std::fs::create_dir_all(db.test.dir().join("nested/dir")).ok();
+            let mut conn = sqlx::sqlite::SqliteConnectOptions::from_str(&db.url())
+                .unwrap()
+                .create_if_missing(true)
+                .connect()
+                .await
+                .unwrap();
+            migrator.run(&mut conn).await.unwrap();
+            conn.close().await.unwrap();
+        }
+        Engine::Postgres => {
+            let mut conn = sqlx::PgConnection::connect(&db.url()).await.unwrap();
+            migrator.run(&mut conn).await.unwrap();
+            conn.close().await.unwrap();
+        }
+    }
+    db.test
+        .execute(
+            "INSERT INTO sessions (id, station_id, evse_id, connector_id, transaction_id, state,
+                 started_at, energy_wh, updated_at)
+             VALUES ('old', 'CP-OLD', 1, 1, '17', 'completed', '2025-01-01T00:00:00.000000000Z',
+                 1234.5, '2025-01-01T01:00:00.000000000Z')",
+        )
+        .await
+        .unwrap();
+
+    zaryad_store::migrate(&db.url()).await.unwrap();
+    let store = db.open().await;
+    let session = store.session("old").await.unwrap().unwrap();
+    assert_eq!(session.energy_wh, Some(1234.5));
+    assert_eq!(session.transaction_id, "17");
+    store
+        .commit(batch(vec![WriteOp::UpsertSession(full_session(
+            "new", "CP-OLD", "18", 0,
+        ))]))
+        .await
+        .unwrap();
+    let filter = SessionFilter {
+        station_id: Some(id("CP-OLD")),
+        ..SessionFilter::default()
+    };
+    assert_eq!(store.sessions(&filter).await.unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn released_migrations_are_never_edited() {
+    // sqlx refuses to start on a database whose applied migration changed: editing a released
+    // file would lock every upgraded installation out. New schema goes into a new file.
+    let expected: &[(&str, &str, &str)] = &[
+        ("sqlite", "0001_init.sql", SQLITE_0001_SHA384),
+        ("postgres", "0001_init.sql", POSTGRES_0001_SHA384),
+    ];
+    for (engine, file, checksum) in expected {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join(format!("../../migrations/{engine}"));
+        let migrator = sqlx::migrate::Migrator::new(dir).await.unwrap();
+        let migration = migrator
+            .iter()
+            .find(|migration| file.starts_with(&format!("{:04}_", migration.version)))
+            .unwrap();
+        let hex: String = migration
+            .checksum
+            .iter()
+            .map(|byte| format!("{byte:02x}"))
+            .collect();
+        assert_eq!(&hex, checksum, "migrations/{engine}/{file} was edited");
+    }
+}
+
+const SQLITE_0001_SHA384: &str = "8ac989d9946ac4db33e3490be0524cbcda83d0511076cc286c2512222c9e5288dd02c8f4dd1f91a40ac3a808263af544";
+const POSTGRES_0001_SHA384: &str = "da3c4d5867c7379dc0ae19de1b51d2a90eeb630d354136e1bdc9b598205975058a283d0b445d3c5e8533d713566e204c";
+
+async fn five_hundred_writers_and_readers_at_once(db: Db) {
+    // What 500 chargers do at once after a restart: look themselves up, then commit.
+    let store = db.open().await;
+    let mut tasks = Vec::new();
+    for n in 0..500 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let station = full_station(&format!("CP-{n}"));
+            store.station(&station.id).await?;
+            store.connectors(&station.id).await?;
+            store
+                .commit(batch(vec![
+                    WriteOp::UpsertStation(station.clone()),
+                    WriteOp::InsertSamples {
+                        station_id: station.id.clone(),
+                        evse_id: 1,
+                        session_id: Some(format!("s-{n}")),
+                        samples: vec![MeterSample::from_ocpp(
+                            at(1, 0),
+                            f64::from(n),
+                            None,
+                            None,
+                            None,
+                            None,
+                            None,
+                        )],
+                    },
+                ]))
+                .await?;
+            store.touch(&station.id, at(2, 0));
+            store.meter_samples(&format!("s-{n}"), 10).await
+        }));
+    }
+    for task in tasks {
+        assert_eq!(task.await.unwrap().unwrap().len(), 1);
+    }
+    store.flush().await.unwrap();
+    assert_eq!(store.stations().await.unwrap().len(), 500);
 }

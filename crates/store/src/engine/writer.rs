@@ -1,30 +1,84 @@
 //! The single writer: one task that owns the only write connection and commits in groups.
 //!
 //! SQLite allows one writer at a time, and with `synchronous=FULL` every commit costs an
-//! fsync. Funnelling all writes through one task removes lock contention ("database is
-//! locked") and lets one fsync cover every request that queued up meanwhile. Each request runs
-//! inside its own savepoint, so a request that fails is undone alone and the rest of its group
-//! still commits; if the group transaction itself fails, its requests are retried one by one.
+//! fsync; PostgreSQL pays a WAL flush per commit too. Funnelling all writes through one task
+//! removes lock contention ("database is locked", pool time-outs) and lets one flush cover
+//! every request that queued up meanwhile. A request that fails is undone alone and the rest
+//! of its group still commits: on SQLite each request runs inside its own savepoint; on
+//! PostgreSQL a failure rolls the group back and its requests are retried one by one (see
+//! [`WriteConn::SAVEPOINTS`]). If the group transaction itself fails, its requests are retried
+//! one by one on both.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::time::Duration;
 
-use sqlx::sqlite::SqliteConnectOptions;
-use sqlx::{ConnectOptions, Connection, SqliteConnection};
+use async_trait::async_trait;
 use tokio::sync::{Notify, mpsc, oneshot};
 use tokio::time::{Instant, MissedTickBehavior};
 use zaryad_model::{StationId, Timestamp};
 
-use super::ops;
+use super::ops::{self, SampleRow};
+use super::query::Query;
 use super::rows::timestamp_text;
+use super::touches::Touches;
 use crate::{FrameRecord, StoreError, WriteBatch};
 
 /// Most frame-log rows written alongside one group, so a backlog of frames cannot make a
 /// group commit (and the chargers waiting on it) slow; the rest follow in the next rounds.
 const FRAMES_PER_ROUND: usize = 2048;
 
+/// The writer's connection, one implementation per database.
+#[async_trait]
+pub(crate) trait WriteConn: Send + 'static {
+    /// The statement that opens a group transaction.
+    const BEGIN: &'static str;
+
+    /// Whether each request of a group runs in its own savepoint.
+    ///
+    /// PostgreSQL gives every savepoint that writes its own subtransaction id, and a
+    /// transaction with more than 64 of them makes every other session's snapshot checks
+    /// slower; there a group runs without savepoints, and the rare failure sends its requests
+    /// through one transaction each.
+    const SAVEPOINTS: bool;
+
+    /// Runs a statement without arguments through the simple protocol (transaction control).
+    async fn control(&mut self, sql: &'static str) -> Result<(), StoreError>;
+
+    /// Runs a statement; answers the number of rows it changed.
+    async fn execute(&mut self, query: Query) -> Result<u64, StoreError>;
+
+    /// Runs a statement that returns at most one integer.
+    async fn fetch_int(&mut self, query: Query) -> Result<Option<i64>, StoreError>;
+
+    /// Appends meter samples, in order, in as few statements as the database allows.
+    async fn insert_samples(&mut self, rows: &[SampleRow]) -> Result<(), StoreError>;
+
+    /// Appends frame-log rows, in order, in as few statements as the database allows.
+    async fn insert_frames(&mut self, frames: &[FrameRecord]) -> Result<(), StoreError>;
+
+    /// Moves each station's `last_seen_at` forward (never backward).
+    async fn update_last_seen(
+        &mut self,
+        touches: &[(StationId, Timestamp)],
+    ) -> Result<(), StoreError> {
+        for (station_id, at) in touches {
+            self.execute(ops::update_last_seen(station_id, at)).await?;
+        }
+        Ok(())
+    }
+
+    /// True while the connection answers.
+    async fn ping(&mut self) -> bool;
+
+    /// Replaces a broken connection with a new one.
+    async fn reconnect(&mut self) -> Result<(), StoreError>;
+
+    /// Closes the connection.
+    async fn close(self);
+}
+
 /// What a caller asks the writer to do.
+#[derive(Debug)]
 pub(crate) enum Job {
     /// Commit a batch.
     Commit(WriteBatch),
@@ -32,6 +86,13 @@ pub(crate) enum Job {
     ReserveIds,
     /// Write the frame log and `last_seen` buffers now.
     Flush,
+    /// Delete at most `limit` frame-log rows older than `before`.
+    PruneFrames {
+        /// The cut-off.
+        before: Timestamp,
+        /// How many rows at most.
+        limit: usize,
+    },
 }
 
 /// What the writer answers once its transaction committed.
@@ -41,6 +102,8 @@ pub(crate) enum Done {
     Written,
     /// The first id of a reserved block, durable.
     Ids(i64),
+    /// How many frame-log rows were deleted.
+    Pruned(u64),
 }
 
 /// One job and where to send its answer.
@@ -51,54 +114,22 @@ pub(crate) struct Request {
     pub(crate) reply: oneshot::Sender<Result<Done, StoreError>>,
 }
 
-/// `last_seen` times waiting to be written, newest per station.
-#[derive(Default)]
-pub(crate) struct Touches(Mutex<HashMap<StationId, Timestamp>>);
-
-impl Touches {
-    fn lock(&self) -> MutexGuard<'_, HashMap<StationId, Timestamp>> {
-        // A panic elsewhere while holding this lock cannot leave the map half-updated (every
-        // critical section is a single insert or take), so a poisoned lock is still usable.
-        self.0
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    /// Notes that `station_id` was heard from at `at`.
-    pub(crate) fn note(&self, station_id: &StationId, at: Timestamp) {
-        let mut pending = self.lock();
-        match pending.get_mut(station_id) {
-            Some(known) => *known = (*known).max(at),
-            None => {
-                pending.insert(station_id.clone(), at);
-            }
-        }
-    }
-
-    /// The time noted for `station_id` and not written yet.
-    pub(crate) fn pending(&self, station_id: &StationId) -> Option<Timestamp> {
-        self.lock().get(station_id).copied()
-    }
-
-    fn take(&self) -> Vec<(StationId, Timestamp)> {
-        std::mem::take(&mut *self.lock()).into_iter().collect()
-    }
-
-    fn restore(&self, touches: Vec<(StationId, Timestamp)>) {
-        for (station_id, at) in touches {
-            self.note(&station_id, at);
-        }
-    }
+/// The channels and buffers the writer serves.
+pub(crate) struct Inbox {
+    /// Requests, bounded: callers wait when it is full.
+    pub(crate) requests: mpsc::Receiver<Request>,
+    /// Frame-log rows, bounded.
+    pub(crate) frames: mpsc::Receiver<FrameRecord>,
+    /// Woken when the frame buffer fills up.
+    pub(crate) frame_pressure: Arc<Notify>,
+    /// Pending `last_seen` times.
+    pub(crate) touches: Arc<Touches>,
 }
 
 /// The state of the writer task.
-pub(crate) struct Writer {
-    conn: SqliteConnection,
-    connect: SqliteConnectOptions,
-    requests: mpsc::Receiver<Request>,
-    frames: mpsc::Receiver<FrameRecord>,
-    frame_pressure: Arc<Notify>,
-    touches: Arc<Touches>,
+pub(crate) struct Writer<C: WriteConn> {
+    conn: C,
+    inbox: Inbox,
     max_batch: usize,
     flush_interval: Duration,
     last_touch_flush: Instant,
@@ -114,26 +145,17 @@ struct Committed {
     touches: Result<(), StoreError>,
 }
 
-impl Writer {
-    /// A writer over `conn`; `connect` reopens the connection if it breaks.
-    #[allow(clippy::too_many_arguments)]
+impl<C: WriteConn> Writer<C> {
+    /// A writer over `conn` serving `inbox`.
     pub(crate) fn new(
-        conn: SqliteConnection,
-        connect: SqliteConnectOptions,
-        requests: mpsc::Receiver<Request>,
-        frames: mpsc::Receiver<FrameRecord>,
-        frame_pressure: Arc<Notify>,
-        touches: Arc<Touches>,
+        conn: C,
+        inbox: Inbox,
         max_batch: usize,
         flush_interval: Duration,
-    ) -> Writer {
+    ) -> Writer<C> {
         Writer {
             conn,
-            connect,
-            requests,
-            frames,
-            frame_pressure,
-            touches,
+            inbox,
             max_batch: max_batch.max(1),
             flush_interval,
             last_touch_flush: Instant::now(),
@@ -147,29 +169,27 @@ impl Writer {
         tick.tick().await;
         loop {
             tokio::select! {
-                request = self.requests.recv() => match request {
+                request = self.inbox.requests.recv() => match request {
                     Some(first) => self.round(Some(first), false).await,
                     None => break,
                 },
-                () = self.frame_pressure.notified() => self.round(None, false).await,
+                () = self.inbox.frame_pressure.notified() => self.round(None, false).await,
                 _ = tick.tick() => self.round(None, true).await,
             }
         }
         self.round(None, true).await;
-        if let Err(error) = self.conn.close().await {
-            tracing::warn!(%error, "closing the database writer connection failed");
-        }
+        self.conn.close().await;
         tracing::debug!("database writer stopped");
     }
 
     /// One group: the first request plus whatever else is queued, the buffered frames and,
     /// when due, the `last_seen` times, all in one transaction.
-    async fn round(&mut self, first: Option<Request>, flush_due: bool) {
+    pub(crate) async fn round(&mut self, first: Option<Request>, flush_due: bool) {
         let mut group = Vec::new();
         if let Some(first) = first {
             group.push(first);
             while group.len() < self.max_batch {
-                match self.requests.try_recv() {
+                match self.inbox.requests.try_recv() {
                     Ok(request) => group.push(request),
                     Err(_) => break,
                 }
@@ -188,7 +208,7 @@ impl Writer {
         // the tick branch from ever being chosen.
         let touches = if flush_all || self.last_touch_flush.elapsed() >= self.flush_interval {
             self.last_touch_flush = Instant::now();
-            self.touches.take()
+            self.inbox.touches.take()
         } else {
             Vec::new()
         };
@@ -200,12 +220,18 @@ impl Writer {
         let outcome = match self.transaction(&jobs, &frames, &touches, &now).await {
             Ok(committed) => committed,
             Err(error) => {
-                tracing::warn!(
-                    %error,
-                    requests = group.len(),
-                    frames = frames.len(),
-                    "group commit failed; retrying its parts one by one"
-                );
+                // Without savepoints this is how any failing request is isolated: expected,
+                // and its caller logs its own error.
+                if C::SAVEPOINTS {
+                    tracing::warn!(
+                        %error,
+                        requests = group.len(),
+                        frames = frames.len(),
+                        "group commit failed; retrying its parts one by one"
+                    );
+                } else {
+                    tracing::debug!(%error, requests = group.len(), "group failed; retrying its parts one by one");
+                }
                 self.retry_separately(&jobs, &frames, &touches, &now).await
             }
         };
@@ -215,7 +241,7 @@ impl Writer {
     fn drain_frames(&mut self, limit: usize) -> Vec<FrameRecord> {
         let mut frames = Vec::new();
         while frames.len() < limit {
-            match self.frames.try_recv() {
+            match self.inbox.frames.try_recv() {
                 Ok(frame) => frames.push(frame),
                 Err(_) => break,
             }
@@ -244,7 +270,7 @@ impl Writer {
         }
         if let Err(error) = touched {
             tracing::warn!(%error, "last-seen times not written; will retry");
-            self.touches.restore(touches);
+            self.inbox.touches.restore(touches);
             buffers_failed = Some(error.to_string());
         }
         for (request, result) in group.into_iter().zip(jobs) {
@@ -267,15 +293,13 @@ impl Writer {
         touches: &[(StationId, Timestamp)],
         now: &str,
     ) -> Result<Committed, StoreError> {
-        // IMMEDIATE takes the write lock up front: a deferred transaction that reads first could
-        // fail to upgrade its lock if another process is writing.
-        if let Err(error) = self.execute("BEGIN IMMEDIATE").await {
+        if let Err(error) = self.conn.control(C::BEGIN).await {
             self.recover().await;
             return Err(error);
         }
         let result = self.write_parts(jobs, frames, touches, now).await;
         let result = match result {
-            Ok(committed) => self.execute("COMMIT").await.map(|()| committed),
+            Ok(committed) => self.conn.control("COMMIT").await.map(|()| committed),
             Err(error) => Err(error),
         };
         if result.is_err() {
@@ -292,27 +316,35 @@ impl Writer {
         now: &str,
     ) -> Result<Committed, StoreError> {
         let mut results = Vec::with_capacity(jobs.len());
+        let mut samples = Vec::new();
         for job in jobs {
-            self.execute("SAVEPOINT part").await?;
-            let result = apply_job(&mut self.conn, job, now).await;
-            self.end_savepoint(result.is_ok()).await?;
+            let mut job_samples = Vec::new();
+            self.begin_part().await?;
+            let result = apply_job(&mut self.conn, job, now, &mut job_samples).await;
+            let result = self.end_part(result).await?;
+            if result.is_ok() {
+                samples.append(&mut job_samples);
+            }
             results.push(result);
+        }
+        if !samples.is_empty() {
+            // One batch for the whole group. Should it fail, the group is retried request by
+            // request, and only the request whose samples are refused fails.
+            self.conn.insert_samples(&samples).await?;
         }
         let frames = if frames.is_empty() {
             Ok(())
         } else {
-            self.execute("SAVEPOINT part").await?;
-            let result = ops::insert_frames(&mut self.conn, frames).await;
-            self.end_savepoint(result.is_ok()).await?;
-            result
+            self.begin_part().await?;
+            let result = self.conn.insert_frames(frames).await;
+            self.end_part(result).await?
         };
         let touches = if touches.is_empty() {
             Ok(())
         } else {
-            self.execute("SAVEPOINT part").await?;
-            let result = ops::update_last_seen(&mut self.conn, touches).await;
-            self.end_savepoint(result.is_ok()).await?;
-            result
+            self.begin_part().await?;
+            let result = self.conn.update_last_seen(touches).await;
+            self.end_part(result).await?
         };
         Ok(Committed {
             jobs: results,
@@ -321,11 +353,28 @@ impl Writer {
         })
     }
 
-    async fn end_savepoint(&mut self, keep: bool) -> Result<(), StoreError> {
-        if !keep {
-            self.execute("ROLLBACK TO part").await?;
+    /// Opens a savepoint for one part of a group, when the database uses them.
+    async fn begin_part(&mut self) -> Result<(), StoreError> {
+        if C::SAVEPOINTS {
+            self.conn.control("SAVEPOINT part").await?;
         }
-        self.execute("RELEASE part").await
+        Ok(())
+    }
+
+    /// Ends one part of a group: with savepoints, a failed part is rolled back alone and the
+    /// outer `Ok` carries its own result; without, its failure fails the whole group.
+    async fn end_part<T>(
+        &mut self,
+        result: Result<T, StoreError>,
+    ) -> Result<Result<T, StoreError>, StoreError> {
+        if !C::SAVEPOINTS {
+            return result.map(Ok);
+        }
+        if result.is_err() {
+            self.conn.control("ROLLBACK TO part").await?;
+        }
+        self.conn.control("RELEASE part").await?;
+        Ok(result)
     }
 
     /// After a failed group: each request, then the frames, then the touches, each in its own
@@ -362,53 +411,54 @@ impl Writer {
 
     /// Leaves the connection outside any transaction, reopening it if it stopped answering.
     async fn recover(&mut self) {
-        // Fails harmlessly with "no transaction is active" when SQLite already rolled back.
-        if self.execute("ROLLBACK").await.is_ok() {
+        // Fails harmlessly (SQLite: "no transaction is active"; PostgreSQL only warns) when
+        // the database already rolled back.
+        if self.conn.control("ROLLBACK").await.is_ok() {
             return;
         }
-        if self.conn.ping().await.is_ok() {
+        if self.conn.ping().await {
             return;
         }
-        match self.connect.connect().await {
-            Ok(conn) => {
-                tracing::warn!("reopened the database writer connection");
-                let broken = std::mem::replace(&mut self.conn, conn);
-                let _ = broken.close_hard().await;
-            }
+        match self.conn.reconnect().await {
+            Ok(()) => tracing::warn!("reopened the database writer connection"),
             Err(error) => tracing::error!(%error, "cannot reopen the database writer connection"),
         }
     }
-
-    async fn execute(&mut self, sql: &'static str) -> Result<(), StoreError> {
-        sqlx::query(sql).execute(&mut self.conn).await?;
-        Ok(())
-    }
 }
 
-async fn apply_job(conn: &mut SqliteConnection, job: &Job, now: &str) -> Result<Done, StoreError> {
+async fn apply_job<C: WriteConn>(
+    conn: &mut C,
+    job: &Job,
+    now: &str,
+    samples: &mut Vec<SampleRow>,
+) -> Result<Done, StoreError> {
     match job {
         Job::Commit(batch) => {
             for op in &batch.ops {
-                ops::apply(conn, op, now).await?;
+                ops::apply(conn, op, now, samples).await?;
             }
             Ok(Done::Written)
         }
         Job::ReserveIds => ops::reserve_transaction_ids(conn).await.map(Done::Ids),
         Job::Flush => Ok(Done::Written),
+        Job::PruneFrames { before, limit } => ops::prune_frames(conn, before, *limit)
+            .await
+            .map(Done::Pruned),
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use sqlx::ConnectOptions;
     use zaryad_model::{Connector, IdToken, IdTokenStatus};
 
     use super::*;
     use crate::WriteOp;
-    use crate::sqlite::{MIGRATOR, base_options, writer_options};
 
+    /// A writer over a SQLite file: the group logic is the same for every database, and
+    /// SQLite's savepoints and deferred foreign keys let a test fail one request or a whole
+    /// group at will.
     struct Harness {
-        writer: Writer,
+        writer: Writer<crate::engine::SqlConn<sqlx::SqliteConnection>>,
         requests: mpsc::Sender<Request>,
         _frames: mpsc::Sender<FrameRecord>,
         _dir: tempfile::TempDir,
@@ -416,22 +466,16 @@ mod tests {
 
     async fn harness() -> Harness {
         let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}/w.db", dir.path().display());
-        let options = writer_options(base_options(&url).unwrap());
-        let mut conn = options.connect().await.unwrap();
-        MIGRATOR.run(&mut conn).await.unwrap();
+        let conn = crate::sqlite::writer_conn(&dir).await;
         let (requests, request_queue) = mpsc::channel(64);
         let (frames, frame_queue) = mpsc::channel(64);
-        let writer = Writer::new(
-            conn,
-            options,
-            request_queue,
-            frame_queue,
-            Arc::new(Notify::new()),
-            Arc::new(Touches::default()),
-            64,
-            Duration::from_secs(3600),
-        );
+        let inbox = Inbox {
+            requests: request_queue,
+            frames: frame_queue,
+            frame_pressure: Arc::new(Notify::new()),
+            touches: Arc::new(Touches::default()),
+        };
+        let writer = Writer::new(conn, inbox, 64, Duration::from_secs(3600));
         Harness {
             writer,
             requests,
@@ -457,7 +501,7 @@ mod tests {
             harness.requests.send(Request { job, reply }).await.unwrap();
             answers.push(answer);
         }
-        let first = harness.writer.requests.recv().await.unwrap();
+        let first = harness.writer.inbox.requests.recv().await.unwrap();
         harness.writer.round(Some(first), false).await;
         let mut results = Vec::new();
         for answer in answers {
@@ -494,7 +538,7 @@ mod tests {
         assert!(matches!(results[3], Ok(Done::Written)));
         assert!(matches!(results[4], Ok(Done::Written)));
         let tokens: Vec<String> = sqlx::query_scalar("SELECT token FROM id_tokens ORDER BY token")
-            .fetch_all(&mut harness.writer.conn)
+            .fetch_all(&mut harness.writer.conn.conn)
             .await
             .unwrap();
         assert_eq!(tokens, ["A", "C"]);
@@ -513,7 +557,7 @@ mod tests {
         // Deferred foreign keys make the orphan connector fail the COMMIT of the whole group
         // instead of its own savepoint.
         sqlx::query("PRAGMA defer_foreign_keys = ON")
-            .execute(&mut harness.writer.conn)
+            .execute(&mut harness.writer.conn.conn)
             .await
             .unwrap();
         let results = one_group(&mut harness, jobs()).await;
@@ -527,25 +571,5 @@ mod tests {
         )
         .await;
         assert!(matches!(results[0], Ok(Done::Written)));
-    }
-
-    #[tokio::test]
-    async fn the_writer_connection_is_durable_wal() {
-        let mut harness = harness().await;
-        let journal: String = sqlx::query_scalar("PRAGMA journal_mode")
-            .fetch_one(&mut harness.writer.conn)
-            .await
-            .unwrap();
-        assert_eq!(journal, "wal");
-        let synchronous: i64 = sqlx::query_scalar("PRAGMA synchronous")
-            .fetch_one(&mut harness.writer.conn)
-            .await
-            .unwrap();
-        assert_eq!(synchronous, 2, "FULL");
-        let foreign_keys: i64 = sqlx::query_scalar("PRAGMA foreign_keys")
-            .fetch_one(&mut harness.writer.conn)
-            .await
-            .unwrap();
-        assert_eq!(foreign_keys, 1);
     }
 }

@@ -1,0 +1,321 @@
+//! The [`Store`] over a SQL database, whichever: one writer task with group commit, a read
+//! pool, buffered frame log and `last_seen`, block-allocated 1.6 transaction ids, background
+//! pruning of the frame log. The backends (`sqlite`, `postgres`) only connect and bind.
+
+pub(crate) mod glue;
+pub(crate) mod ops;
+pub(crate) mod query;
+pub(crate) mod read;
+pub(crate) mod rows;
+mod touches;
+pub(crate) mod writer;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tokio::sync::{Mutex, Notify, mpsc, oneshot};
+use zaryad_model::{Connector, IdToken, MeterSample, Session, Station, StationId, Timestamp};
+
+pub(crate) use self::glue::SqlConn;
+use self::read::Reader;
+use self::touches::Touches;
+use self::writer::{Done, Inbox, Job, Request, WriteConn, Writer};
+use crate::{
+    ApiToken, FrameRecord, SessionCursor, SessionFilter, SessionPage, StationCredentials, Store,
+    StoreError, StoreOptions, StoredEvent, WriteBatch,
+};
+
+/// Frame-log rows that may wait for the writer before `log_frame` makes its caller wait.
+const MIN_FRAME_BUFFER: usize = 1024;
+
+/// The part of a reserved block of transaction ids not handed out yet: `next..end`.
+#[derive(Debug, Default)]
+struct IdBlock {
+    next: i64,
+    end: i64,
+}
+
+/// A [`Store`] over one SQL database (SQLite or PostgreSQL); open it with [`crate::open`].
+pub struct SqlStore {
+    requests: mpsc::Sender<Request>,
+    frames: mpsc::Sender<FrameRecord>,
+    frame_buffer: usize,
+    frame_pressure: Arc<Notify>,
+    touches: Arc<Touches>,
+    ids: Mutex<IdBlock>,
+    read: Box<dyn Reader>,
+}
+
+impl SqlStore {
+    /// Starts the writer task over `conn` (and the frame-log pruner) and serves reads from
+    /// `read`; must be called inside a Tokio runtime.
+    pub(crate) fn start<C: WriteConn>(
+        conn: C,
+        read: impl Reader,
+        options: &StoreOptions,
+    ) -> SqlStore {
+        let (requests, request_queue) = mpsc::channel(options.queue_capacity.max(1));
+        let frame_buffer = options.queue_capacity.max(MIN_FRAME_BUFFER);
+        let (frames, frame_queue) = mpsc::channel(frame_buffer);
+        let frame_pressure = Arc::new(Notify::new());
+        let touches = Arc::new(Touches::default());
+        let inbox = Inbox {
+            requests: request_queue,
+            frames: frame_queue,
+            frame_pressure: frame_pressure.clone(),
+            touches: touches.clone(),
+        };
+        let writer = Writer::new(conn, inbox, options.max_batch, options.flush_interval);
+        tokio::spawn(writer.run());
+        if let Some(retention) = options.frame_retention {
+            tokio::spawn(prune_frames(
+                requests.downgrade(),
+                retention,
+                options.prune_interval,
+                options.prune_batch.max(1),
+            ));
+        }
+        SqlStore {
+            requests,
+            frames,
+            frame_buffer,
+            frame_pressure,
+            touches,
+            ids: Mutex::new(IdBlock::default()),
+            read: Box::new(read),
+        }
+    }
+
+    async fn request(&self, job: Job) -> Result<Done, StoreError> {
+        send(&self.requests, job).await
+    }
+
+    /// Shows `last_seen` times that are noted but not flushed yet.
+    fn with_pending_touch(&self, mut station: Station) -> Station {
+        if let Some(pending) = self.touches.pending(&station.id) {
+            station.last_seen_at = Some(station.last_seen_at.map_or(pending, |at| at.max(pending)));
+        }
+        station
+    }
+}
+
+async fn send(requests: &mpsc::Sender<Request>, job: Job) -> Result<Done, StoreError> {
+    let (reply, answer) = oneshot::channel();
+    requests
+        .send(Request { job, reply })
+        .await
+        .map_err(|_| StoreError::WriterStopped)?;
+    answer.await.map_err(|_| StoreError::WriterStopped)?
+}
+
+/// Every `interval`, deletes frame-log rows older than `retention`, `batch` rows per writer
+/// request: small batches keep each group commit (and the chargers waiting on it) short.
+/// Holds only a weak sender, so that dropping the store still stops the writer.
+async fn prune_frames(
+    requests: mpsc::WeakSender<Request>,
+    retention: Duration,
+    interval: Duration,
+    batch: usize,
+) {
+    let retention = chrono::TimeDelta::from_std(retention).unwrap_or(chrono::TimeDelta::MAX);
+    let interval = interval.max(Duration::from_millis(10));
+    loop {
+        tokio::time::sleep(interval).await;
+        let Some(sender) = requests.upgrade() else {
+            return;
+        };
+        let before = chrono::Utc::now()
+            .checked_sub_signed(retention)
+            .unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC);
+        let mut deleted = 0;
+        loop {
+            match send(
+                &sender,
+                Job::PruneFrames {
+                    before,
+                    limit: batch,
+                },
+            )
+            .await
+            {
+                Ok(Done::Pruned(count)) => {
+                    deleted += count;
+                    if count < u64::try_from(batch).unwrap_or(u64::MAX) {
+                        break;
+                    }
+                }
+                Ok(_) => break,
+                Err(StoreError::WriterStopped) => return,
+                Err(error) => {
+                    tracing::warn!(%error, "pruning the frame log failed; will retry");
+                    break;
+                }
+            }
+        }
+        if deleted > 0 {
+            tracing::info!(deleted, %before, "pruned old frame-log rows");
+        }
+    }
+}
+
+#[async_trait]
+impl Store for SqlStore {
+    async fn commit(&self, batch: WriteBatch) -> Result<(), StoreError> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        self.request(Job::Commit(batch)).await.map(|_| ())
+    }
+
+    async fn next_transaction_id(&self) -> Result<i64, StoreError> {
+        // Held across the reservation on purpose: concurrent callers wait for the one block
+        // instead of each reserving their own.
+        let mut block = self.ids.lock().await;
+        if block.next >= block.end {
+            match self.request(Job::ReserveIds).await? {
+                Done::Ids(first) => {
+                    *block = IdBlock {
+                        next: first,
+                        end: first + ops::ID_BLOCK,
+                    }
+                }
+                Done::Written | Done::Pruned(_) => {
+                    return Err(StoreError::Config(
+                        "the writer answered an id reservation without ids".to_owned(),
+                    ));
+                }
+            }
+        }
+        let id = block.next;
+        block.next += 1;
+        Ok(id)
+    }
+
+    async fn log_frame(&self, frame: FrameRecord) {
+        let frame = match self.frames.try_send(frame) {
+            Ok(()) => {
+                // Wake the writer well before the buffer is full, so callers rarely wait.
+                if self.frames.capacity() < self.frame_buffer / 2 {
+                    self.frame_pressure.notify_one();
+                }
+                return;
+            }
+            Err(mpsc::error::TrySendError::Full(frame)) => frame,
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                tracing::debug!("frame not logged: the database writer has stopped");
+                return;
+            }
+        };
+        self.frame_pressure.notify_one();
+        if self.frames.send(frame).await.is_err() {
+            tracing::debug!("frame not logged: the database writer has stopped");
+        }
+    }
+
+    fn touch(&self, station_id: &StationId, at: Timestamp) {
+        self.touches.note(station_id, at);
+    }
+
+    async fn flush(&self) -> Result<(), StoreError> {
+        self.request(Job::Flush).await.map(|_| ())
+    }
+
+    async fn station(&self, id: &StationId) -> Result<Option<Station>, StoreError> {
+        Ok(read::station(&*self.read, id)
+            .await?
+            .map(|station| self.with_pending_touch(station)))
+    }
+
+    async fn stations(&self) -> Result<Vec<Station>, StoreError> {
+        Ok(read::stations(&*self.read)
+            .await?
+            .into_iter()
+            .map(|station| self.with_pending_touch(station))
+            .collect())
+    }
+
+    async fn station_credentials(
+        &self,
+        id: &StationId,
+    ) -> Result<Option<StationCredentials>, StoreError> {
+        read::station_credentials(&*self.read, id).await
+    }
+
+    async fn connectors(&self, station_id: &StationId) -> Result<Vec<Connector>, StoreError> {
+        read::connectors(&*self.read, station_id).await
+    }
+
+    async fn session(&self, id: &str) -> Result<Option<Session>, StoreError> {
+        read::session(&*self.read, id).await
+    }
+
+    async fn session_by_transaction(
+        &self,
+        station_id: &StationId,
+        transaction_id: &str,
+    ) -> Result<Option<Session>, StoreError> {
+        read::session_by_transaction(&*self.read, station_id, transaction_id).await
+    }
+
+    async fn sessions(&self, filter: &SessionFilter) -> Result<Vec<Session>, StoreError> {
+        read::sessions(&*self.read, filter).await
+    }
+
+    async fn sessions_between(
+        &self,
+        since: Timestamp,
+        until: Option<Timestamp>,
+        after: Option<SessionCursor>,
+        limit: u32,
+    ) -> Result<SessionPage, StoreError> {
+        read::sessions_between(&*self.read, &since, until.as_ref(), after.as_ref(), limit).await
+    }
+
+    async fn meter_samples(
+        &self,
+        session_id: &str,
+        limit: u32,
+    ) -> Result<Vec<MeterSample>, StoreError> {
+        read::meter_samples(&*self.read, session_id, limit).await
+    }
+
+    async fn id_token(&self, token: &str) -> Result<Option<IdToken>, StoreError> {
+        read::id_token(&*self.read, token).await
+    }
+
+    async fn id_tokens(&self) -> Result<Vec<IdToken>, StoreError> {
+        read::id_tokens(&*self.read).await
+    }
+
+    async fn frames(
+        &self,
+        station_id: &StationId,
+        limit: u32,
+    ) -> Result<Vec<FrameRecord>, StoreError> {
+        read::frames(&*self.read, station_id, limit).await
+    }
+
+    async fn events_after(
+        &self,
+        after_seq: i64,
+        limit: u32,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        read::events_after(&*self.read, after_seq, limit).await
+    }
+
+    async fn api_token_by_hash(&self, token_hash: &str) -> Result<Option<ApiToken>, StoreError> {
+        read::api_token_by_hash(&*self.read, token_hash).await
+    }
+
+    async fn count_api_tokens(&self) -> Result<u64, StoreError> {
+        read::count_api_tokens(&*self.read).await
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        if self.requests.is_closed() {
+            return Err(StoreError::WriterStopped);
+        }
+        read::ping(&*self.read).await
+    }
+}

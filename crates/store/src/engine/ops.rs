@@ -1,0 +1,392 @@
+//! The SQL of every write, run by the writer inside its group transaction; the same text on
+//! both databases.
+
+use zaryad_model::{
+    Connector, DomainEvent, IdToken, MeterSample, Session, Station, StationId, Timestamp,
+};
+
+use super::query::Query;
+use super::rows::{names_json, opt_timestamp_text, timestamp_text, u64_to_i64, value_json};
+use super::writer::WriteConn;
+use crate::{ApiToken, ProvisionStation, StoreError, WriteOp};
+
+/// How many transaction ids one reservation takes from the `counters` table.
+pub(crate) const ID_BLOCK: i64 = 100;
+
+const ID_COUNTER: &str = "transaction_id";
+
+/// A meter sample as its row, ready for a batch insert at the end of the group.
+#[derive(Debug, Clone)]
+pub(crate) struct SampleRow {
+    pub(crate) session_id: Option<String>,
+    pub(crate) station_id: String,
+    pub(crate) evse_id: i64,
+    pub(crate) timestamp: String,
+    pub(crate) measurand: String,
+    pub(crate) value: f64,
+    pub(crate) unit: String,
+    pub(crate) phase: Option<String>,
+    pub(crate) context: String,
+    pub(crate) location: Option<String>,
+}
+
+/// Applies one operation; `now` is the server time stamped on `updated_at` columns.
+///
+/// Meter samples are not written here but appended to `samples`: the writer inserts every
+/// request's samples of a group in one batch statement.
+pub(crate) async fn apply<C: WriteConn>(
+    conn: &mut C,
+    op: &WriteOp,
+    now: &str,
+    samples: &mut Vec<SampleRow>,
+) -> Result<(), StoreError> {
+    let query = match op {
+        WriteOp::UpsertStation(station) => upsert_station(station, now),
+        WriteOp::ProvisionStation(provision) => return provision_station(conn, provision).await,
+        WriteOp::DeleteStation(id) => return delete_station(conn, id).await,
+        WriteOp::UpsertConnector {
+            station_id,
+            connector,
+        } => upsert_connector(station_id, connector),
+        WriteOp::UpsertSession(session) => upsert_session(session)?,
+        WriteOp::InsertSamples {
+            station_id,
+            evse_id,
+            session_id,
+            samples: new,
+        } => {
+            sample_rows(station_id, *evse_id, session_id.as_deref(), new, samples);
+            return Ok(());
+        }
+        WriteOp::AppendEvent(event) => append_event(event)?,
+        WriteOp::UpsertIdToken(token) => upsert_id_token(token, now),
+        WriteOp::DeleteIdToken(token) => {
+            Query::new("DELETE FROM id_tokens WHERE token = $1").text(token.as_str())
+        }
+        WriteOp::InsertApiToken(token) => insert_api_token(token),
+    };
+    conn.execute(query).await.map(drop)
+}
+
+fn upsert_station(station: &Station, now: &str) -> Query {
+    // The password, `provisioned`, the operator's pinned profile and the first-seen time belong
+    // to the existing row; `last_seen_at` only moves forward because touches may be newer than
+    // the caller's copy of the station.
+    Query::new(
+        "INSERT INTO stations (id, ocpp_version, vendor, model, firmware_version, serial_number,
+             registration, last_seen_at, last_boot_at, vendor_profile, provisioned, password_hash,
+             created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, NULL, $12, $13)
+         ON CONFLICT (id) DO UPDATE SET
+             ocpp_version = excluded.ocpp_version,
+             vendor = excluded.vendor,
+             model = excluded.model,
+             firmware_version = excluded.firmware_version,
+             serial_number = excluded.serial_number,
+             last_seen_at = CASE
+                 WHEN stations.last_seen_at IS NULL THEN excluded.last_seen_at
+                 WHEN excluded.last_seen_at > stations.last_seen_at THEN excluded.last_seen_at
+                 ELSE stations.last_seen_at END,
+             last_boot_at = excluded.last_boot_at,
+             updated_at = excluded.updated_at",
+    )
+    .text(station.id.as_str())
+    .opt_text(station.ocpp_version.as_deref())
+    .opt_text(station.vendor.as_deref())
+    .opt_text(station.model.as_deref())
+    .opt_text(station.firmware_version.as_deref())
+    .opt_text(station.serial_number.as_deref())
+    .text(station.registration.as_str())
+    .opt_text(opt_timestamp_text(station.last_seen_at.as_ref()))
+    .opt_text(opt_timestamp_text(station.last_boot_at.as_ref()))
+    .opt_text(station.vendor_profile.as_deref())
+    .bool(station.provisioned)
+    .text(timestamp_text(&station.created_at))
+    .text(now)
+}
+
+async fn provision_station<C: WriteConn>(
+    conn: &mut C,
+    provision: &ProvisionStation,
+) -> Result<(), StoreError> {
+    let at = timestamp_text(&provision.at);
+    // An operator creating a station means it is expected, hence `accepted` unless told otherwise.
+    let registration = provision
+        .registration
+        .map_or("accepted", |registration| registration.as_str());
+    conn.execute(
+        Query::new(
+            "INSERT INTO stations (id, registration, provisioned, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $4)
+             ON CONFLICT (id) DO NOTHING",
+        )
+        .text(provision.id.as_str())
+        .text(registration)
+        .bool(true)
+        .text(at.as_str()),
+    )
+    .await?;
+    // Any operator change marks the station provisioned: the operator has now decided on it,
+    // so the policy for unknown stations no longer applies.
+    conn.execute(
+        Query::new(
+            "UPDATE stations SET
+                 provisioned = $2,
+                 updated_at = $3,
+                 registration = COALESCE($4, registration),
+                 password_hash = CASE WHEN $5 THEN $6 ELSE password_hash END,
+                 vendor_profile = CASE WHEN $7 THEN $8 ELSE vendor_profile END
+             WHERE id = $1",
+        )
+        .text(provision.id.as_str())
+        .bool(true)
+        .text(at)
+        .opt_text(
+            provision
+                .registration
+                .map(|registration| registration.as_str()),
+        )
+        .bool(provision.password_hash.is_some())
+        .opt_text(provision.password_hash.as_ref().and_then(Option::as_deref))
+        .bool(provision.vendor_profile.is_some())
+        .opt_text(provision.vendor_profile.as_ref().and_then(Option::as_deref)),
+    )
+    .await?;
+    Ok(())
+}
+
+async fn delete_station<C: WriteConn>(conn: &mut C, id: &StationId) -> Result<(), StoreError> {
+    // The foreign key cascades too; deleting explicitly keeps this right even on a connection
+    // where foreign keys were switched off.
+    conn.execute(Query::new("DELETE FROM connectors WHERE station_id = $1").text(id.as_str()))
+        .await?;
+    conn.execute(Query::new("DELETE FROM stations WHERE id = $1").text(id.as_str()))
+        .await?;
+    Ok(())
+}
+
+fn upsert_connector(station_id: &StationId, connector: &Connector) -> Query {
+    Query::new(
+        "INSERT INTO connectors (station_id, evse_id, connector_id, reported_status,
+             charging_state, connector_type, error_code, info, status_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+         ON CONFLICT (station_id, evse_id, connector_id) DO UPDATE SET
+             reported_status = excluded.reported_status,
+             charging_state = excluded.charging_state,
+             connector_type = excluded.connector_type,
+             error_code = excluded.error_code,
+             info = excluded.info,
+             status_at = excluded.status_at",
+    )
+    .text(station_id.as_str())
+    .int(i64::from(connector.evse_id))
+    .int(i64::from(connector.connector_id))
+    .text(connector.reported_status.as_str())
+    .opt_text(connector.charging_state.map(|state| state.as_str()))
+    .opt_text(connector.connector_type.map(|kind| kind.as_str()))
+    .opt_text(connector.error_code.as_deref())
+    .opt_text(connector.info.as_deref())
+    .opt_text(opt_timestamp_text(connector.status_at.as_ref()))
+}
+
+fn upsert_session(session: &Session) -> Result<Query, StoreError> {
+    // ON CONFLICT … DO UPDATE (not a delete and insert) keeps the row's `seq`.
+    Ok(Query::new(
+        "INSERT INTO sessions (id, station_id, evse_id, connector_id, transaction_id, id_token,
+             state, started_at, ended_at, meter_start_wh, meter_stop_wh, meter_last_wh, energy_wh,
+             stop_reason, soc_percent, power_w, charging_state, last_seq_no, remote_start_id,
+             quirks, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
+             $18, $19, $20, $21)
+         ON CONFLICT (id) DO UPDATE SET
+             station_id = excluded.station_id,
+             evse_id = excluded.evse_id,
+             connector_id = excluded.connector_id,
+             transaction_id = excluded.transaction_id,
+             id_token = excluded.id_token,
+             state = excluded.state,
+             started_at = excluded.started_at,
+             ended_at = excluded.ended_at,
+             meter_start_wh = excluded.meter_start_wh,
+             meter_stop_wh = excluded.meter_stop_wh,
+             meter_last_wh = excluded.meter_last_wh,
+             energy_wh = excluded.energy_wh,
+             stop_reason = excluded.stop_reason,
+             soc_percent = excluded.soc_percent,
+             power_w = excluded.power_w,
+             charging_state = excluded.charging_state,
+             last_seq_no = excluded.last_seq_no,
+             remote_start_id = excluded.remote_start_id,
+             quirks = excluded.quirks,
+             updated_at = excluded.updated_at",
+    )
+    .text(session.id.as_str())
+    .text(session.station_id.as_str())
+    .int(i64::from(session.evse_id))
+    .int(i64::from(session.connector_id))
+    .text(session.transaction_id.as_str())
+    .opt_text(session.id_token.as_deref())
+    .text(session.state.as_str())
+    .text(timestamp_text(&session.started_at))
+    .opt_text(opt_timestamp_text(session.ended_at.as_ref()))
+    .opt_real(session.meter_start_wh)
+    .opt_real(session.meter_stop_wh)
+    .opt_real(session.meter_last_wh)
+    .opt_real(session.energy_wh)
+    .opt_text(session.stop_reason.map(|reason| reason.as_str()))
+    .opt_real(session.soc_percent)
+    .opt_real(session.power_w)
+    .opt_text(session.charging_state.map(|state| state.as_str()))
+    .opt_int(session.last_seq_no.map(u64_to_i64))
+    .opt_int(session.remote_start_id)
+    .text(names_json(&session.quirks)?)
+    .text(timestamp_text(&session.updated_at)))
+}
+
+fn sample_rows(
+    station_id: &StationId,
+    evse_id: u32,
+    session_id: Option<&str>,
+    samples: &[MeterSample],
+    rows: &mut Vec<SampleRow>,
+) {
+    // SQLite stores NaN as NULL, which the NOT NULL column refuses; losing one unreadable
+    // reading is better than failing the caller's whole batch (and the session with it). The
+    // same rule on PostgreSQL keeps both databases holding the same rows.
+    let before = rows.len();
+    rows.extend(
+        samples
+            .iter()
+            .filter(|sample| !sample.value.is_nan())
+            .map(|sample| SampleRow {
+                session_id: session_id.map(str::to_owned),
+                station_id: station_id.as_str().to_owned(),
+                evse_id: i64::from(evse_id),
+                timestamp: timestamp_text(&sample.timestamp),
+                measurand: sample.measurand.as_str().to_owned(),
+                value: sample.value,
+                unit: sample.unit.as_str().to_owned(),
+                phase: sample.phase.clone(),
+                context: sample.context.as_str().to_owned(),
+                location: sample.location.clone(),
+            }),
+    );
+    let kept = rows.len() - before;
+    if kept < samples.len() {
+        tracing::warn!(
+            station_id = %station_id,
+            skipped = samples.len() - kept,
+            "meter samples without a numeric value were not stored"
+        );
+    }
+}
+
+fn append_event(event: &DomainEvent) -> Result<Query, StoreError> {
+    // Event ids are stable across retries: a second append of the same event is a no-op, so a
+    // caller that retries after an unclear failure cannot deliver an event twice.
+    Ok(Query::new(
+        "INSERT INTO events (id, type, occurred_at, station_id, session_id, data)
+         VALUES ($1, $2, $3, $4, $5, $6)
+         ON CONFLICT (id) DO NOTHING",
+    )
+    .text(event.id.as_str())
+    .text(event.event_type.as_str())
+    .text(timestamp_text(&event.occurred_at))
+    .text(event.station_id.as_str())
+    .opt_text(event.session_id.as_deref())
+    .text(value_json(&event.data)?))
+}
+
+fn upsert_id_token(token: &IdToken, now: &str) -> Query {
+    Query::new(
+        "INSERT INTO id_tokens (token, status, expires_at, parent, updated_at)
+         VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (token) DO UPDATE SET
+             status = excluded.status,
+             expires_at = excluded.expires_at,
+             parent = excluded.parent,
+             updated_at = excluded.updated_at",
+    )
+    .text(token.token.as_str())
+    .text(token.status.as_str())
+    .opt_text(opt_timestamp_text(token.expires_at.as_ref()))
+    .opt_text(token.parent.as_deref())
+    .text(now)
+}
+
+fn insert_api_token(token: &ApiToken) -> Query {
+    Query::new(
+        "INSERT INTO api_tokens (id, name, role, token_hash, created_at)
+         VALUES ($1, $2, $3, $4, $5)",
+    )
+    .text(token.id.as_str())
+    .text(token.name.as_str())
+    .text(token.role.as_str())
+    .text(token.token_hash.as_str())
+    .text(timestamp_text(&token.created_at))
+}
+
+/// Moves one station's `last_seen_at` forward to `at` (never backward).
+pub(crate) fn update_last_seen(station_id: &StationId, at: &Timestamp) -> Query {
+    Query::new(
+        "UPDATE stations SET last_seen_at = $2
+         WHERE id = $1 AND (last_seen_at IS NULL OR last_seen_at < $2)",
+    )
+    .text(station_id.as_str())
+    .text(timestamp_text(at))
+}
+
+/// Deletes at most `limit` frame-log rows older than `before`, oldest first; answers how many.
+pub(crate) async fn prune_frames<C: WriteConn>(
+    conn: &mut C,
+    before: &Timestamp,
+    limit: usize,
+) -> Result<u64, StoreError> {
+    conn.execute(
+        Query::new(
+            "DELETE FROM frames WHERE id IN (
+                 SELECT id FROM frames WHERE at < $1 ORDER BY at LIMIT $2)",
+        )
+        .text(timestamp_text(before))
+        .int(i64::try_from(limit).unwrap_or(i64::MAX)),
+    )
+    .await
+}
+
+/// Takes the next block of OCPP 1.6 transaction ids and returns its first id; the block is
+/// `first..first + ID_BLOCK`.
+///
+/// One statement that reads and moves the counter, so two processes sharing a PostgreSQL
+/// database (several nodes) serialize on the counter row and never take the same block.
+///
+/// OCPP 1.6 ids are `i32`: after the last block below `i32::MAX` the counter starts again at 1.
+/// That takes about two billion transactions, long after the sessions with the old ids are
+/// completed, and lookups go by station and transaction id, newest first.
+pub(crate) async fn reserve_transaction_ids<C: WriteConn>(conn: &mut C) -> Result<i64, StoreError> {
+    let limit = i64::from(i32::MAX);
+    // A counter outside 0..=limit is left alone so that the range check below reports it.
+    let last = conn
+        .fetch_int(
+            Query::new(
+                "INSERT INTO counters (name, value) VALUES ($1, $2)
+                 ON CONFLICT (name) DO UPDATE SET value = CASE
+                     WHEN counters.value < 0 OR counters.value > $3 THEN counters.value
+                     WHEN counters.value > $4 THEN $2
+                     ELSE counters.value + $2 END
+                 RETURNING value",
+            )
+            .text(ID_COUNTER)
+            .int(ID_BLOCK)
+            .int(limit)
+            .int(limit - ID_BLOCK),
+        )
+        .await?;
+    match last {
+        Some(last) if (ID_BLOCK..=limit).contains(&last) => Ok(last - ID_BLOCK + 1),
+        other => Err(StoreError::Corrupt {
+            table: "counters",
+            column: "value",
+            detail: format!("transaction id counter {other:?} is outside 0..={limit}"),
+        }),
+    }
+}

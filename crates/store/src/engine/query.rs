@@ -1,0 +1,145 @@
+//! Backend-neutral statements and rows.
+//!
+//! Every statement is written once, with `$1`-style placeholders that both PostgreSQL and
+//! sqlx's SQLite driver understand, and carries its arguments as plain values; each backend
+//! binds them to its own driver. Rows come back as a [`Row`] that decodes a column whichever
+//! database produced it.
+
+use std::borrow::Cow;
+
+use sqlx::postgres::PgRow;
+use sqlx::sqlite::SqliteRow;
+use sqlx::{Decode, Postgres, Row as _, Sqlite, Type};
+
+/// One argument of a statement.
+#[derive(Debug, Clone)]
+pub(crate) enum Arg {
+    /// Text, or a typed NULL.
+    Text(Option<String>),
+    /// A 64-bit integer, or a typed NULL.
+    Int(Option<i64>),
+    /// A double, or a typed NULL.
+    Real(Option<f64>),
+    /// A boolean (an integer 0/1 on SQLite).
+    Bool(bool),
+}
+
+/// A statement and its arguments, in placeholder order.
+#[derive(Debug, Clone)]
+pub(crate) struct Query {
+    /// The SQL text.
+    pub(crate) sql: Cow<'static, str>,
+    /// `$1`, `$2`, … in order.
+    pub(crate) args: Vec<Arg>,
+}
+
+impl Query {
+    /// A statement with fixed text.
+    pub(crate) fn new(sql: &'static str) -> Query {
+        Query {
+            sql: Cow::Borrowed(sql),
+            args: Vec::new(),
+        }
+    }
+
+    /// Adds an argument.
+    pub(crate) fn arg(mut self, arg: Arg) -> Query {
+        self.args.push(arg);
+        self
+    }
+
+    /// Adds a text argument.
+    pub(crate) fn text(self, value: impl Into<String>) -> Query {
+        self.arg(Arg::Text(Some(value.into())))
+    }
+
+    /// Adds a nullable text argument.
+    pub(crate) fn opt_text<S: Into<String>>(self, value: Option<S>) -> Query {
+        self.arg(Arg::Text(value.map(Into::into)))
+    }
+
+    /// Adds an integer argument.
+    pub(crate) fn int(self, value: i64) -> Query {
+        self.arg(Arg::Int(Some(value)))
+    }
+
+    /// Adds a nullable integer argument.
+    pub(crate) fn opt_int(self, value: Option<i64>) -> Query {
+        self.arg(Arg::Int(value))
+    }
+
+    /// Adds a nullable double argument.
+    pub(crate) fn opt_real(self, value: Option<f64>) -> Query {
+        self.arg(Arg::Real(value))
+    }
+
+    /// Adds a boolean argument.
+    pub(crate) fn bool(self, value: bool) -> Query {
+        self.arg(Arg::Bool(value))
+    }
+}
+
+/// Binds a [`Query`]'s arguments to a sqlx query of either driver.
+macro_rules! bind_args {
+    ($query:expr, $args:expr) => {{
+        let mut query = $query;
+        for arg in $args {
+            query = match arg {
+                $crate::engine::query::Arg::Text(value) => query.bind(value),
+                $crate::engine::query::Arg::Int(value) => query.bind(value),
+                $crate::engine::query::Arg::Real(value) => query.bind(value),
+                $crate::engine::query::Arg::Bool(value) => query.bind(value),
+            };
+        }
+        query
+    }};
+}
+pub(crate) use bind_args;
+
+/// A row from either database.
+pub(crate) enum Row {
+    /// From SQLite.
+    Sqlite(SqliteRow),
+    /// From PostgreSQL.
+    Postgres(PgRow),
+}
+
+impl From<SqliteRow> for Row {
+    fn from(row: SqliteRow) -> Row {
+        Row::Sqlite(row)
+    }
+}
+
+impl From<PgRow> for Row {
+    fn from(row: PgRow) -> Row {
+        Row::Postgres(row)
+    }
+}
+
+impl Row {
+    /// The value of `column`; both drivers must be able to decode `T`.
+    pub(crate) fn get<T>(&self, column: &'static str) -> Result<T, sqlx::Error>
+    where
+        T: for<'r> Decode<'r, Sqlite>
+            + Type<Sqlite>
+            + for<'r> Decode<'r, Postgres>
+            + Type<Postgres>,
+    {
+        match self {
+            Row::Sqlite(row) => row.try_get(column),
+            Row::Postgres(row) => row.try_get(column),
+        }
+    }
+
+    /// A boolean column: `BOOLEAN` on PostgreSQL, an `INTEGER` that must be 0 or 1 on SQLite.
+    pub(crate) fn flag(&self, column: &'static str) -> Result<Result<bool, i64>, sqlx::Error> {
+        match self {
+            Row::Sqlite(row) => Ok(match row.try_get::<i64, _>(column)? {
+                0 => Ok(false),
+                1 => Ok(true),
+                other => Err(other),
+            }),
+            Row::Postgres(row) => Ok(Ok(row.try_get(column)?)),
+        }
+    }
+}

@@ -1,0 +1,297 @@
+//! Reads, served by the read pool; they never wait for the writer. The same SQL on both
+//! databases.
+
+use async_trait::async_trait;
+use zaryad_model::{Connector, IdToken, MeterSample, Session, Station, StationId, Timestamp};
+
+use super::query::{Arg, Query, Row};
+use super::rows::{self, timestamp_text};
+use crate::{
+    ApiToken, FrameRecord, SessionCursor, SessionFilter, SessionPage, StationCredentials,
+    StoreError, StoredEvent,
+};
+
+/// The read pool of one database.
+#[async_trait]
+pub(crate) trait Reader: Send + Sync + 'static {
+    /// Every row the query returns.
+    async fn fetch_all(&self, query: Query) -> Result<Vec<Row>, StoreError>;
+
+    /// The first row the query returns, if any.
+    async fn fetch_optional(&self, query: Query) -> Result<Option<Row>, StoreError>;
+}
+
+/// The number of rows a listing returns when the caller asks for 0.
+const DEFAULT_LIMIT: u32 = 100;
+
+fn limit(requested: u32) -> i64 {
+    i64::from(if requested == 0 {
+        DEFAULT_LIMIT
+    } else {
+        requested
+    })
+}
+
+async fn one<T>(
+    pool: &dyn Reader,
+    query: Query,
+    decode: impl Fn(&Row) -> Result<T, StoreError>,
+) -> Result<Option<T>, StoreError> {
+    pool.fetch_optional(query)
+        .await?
+        .as_ref()
+        .map(decode)
+        .transpose()
+}
+
+async fn all<T>(
+    pool: &dyn Reader,
+    query: Query,
+    decode: impl Fn(&Row) -> Result<T, StoreError>,
+) -> Result<Vec<T>, StoreError> {
+    pool.fetch_all(query).await?.iter().map(decode).collect()
+}
+
+pub(crate) async fn station(
+    pool: &dyn Reader,
+    id: &StationId,
+) -> Result<Option<Station>, StoreError> {
+    let query = Query::new("SELECT * FROM stations WHERE id = $1").text(id.as_str());
+    one(pool, query, rows::station).await
+}
+
+pub(crate) async fn stations(pool: &dyn Reader) -> Result<Vec<Station>, StoreError> {
+    all(
+        pool,
+        Query::new("SELECT * FROM stations ORDER BY id"),
+        rows::station,
+    )
+    .await
+}
+
+pub(crate) async fn station_credentials(
+    pool: &dyn Reader,
+    id: &StationId,
+) -> Result<Option<StationCredentials>, StoreError> {
+    let query = Query::new("SELECT password_hash FROM stations WHERE id = $1").text(id.as_str());
+    one(pool, query, |row| {
+        Ok(StationCredentials {
+            station_id: id.clone(),
+            password_hash: rows::password_hash(row)?,
+        })
+    })
+    .await
+}
+
+pub(crate) async fn connectors(
+    pool: &dyn Reader,
+    station_id: &StationId,
+) -> Result<Vec<Connector>, StoreError> {
+    let query =
+        Query::new("SELECT * FROM connectors WHERE station_id = $1 ORDER BY evse_id, connector_id")
+            .text(station_id.as_str());
+    all(pool, query, rows::connector).await
+}
+
+pub(crate) async fn session(pool: &dyn Reader, id: &str) -> Result<Option<Session>, StoreError> {
+    let query = Query::new("SELECT * FROM sessions WHERE id = $1").text(id);
+    one(pool, query, rows::session).await
+}
+
+pub(crate) async fn session_by_transaction(
+    pool: &dyn Reader,
+    station_id: &StationId,
+    transaction_id: &str,
+) -> Result<Option<Session>, StoreError> {
+    // Chargers reuse transaction ids (after a reboot, or 1.6 ids after the counter wrapped):
+    // the most recently created session is the one a message about that id concerns.
+    let query = Query::new(
+        "SELECT * FROM sessions WHERE station_id = $1 AND transaction_id = $2
+         ORDER BY seq DESC LIMIT 1",
+    )
+    .text(station_id.as_str())
+    .text(transaction_id);
+    one(pool, query, rows::session).await
+}
+
+/// A `SELECT` whose `WHERE` conditions depend on the caller's filter.
+struct Conditions {
+    sql: String,
+    args: Vec<Arg>,
+}
+
+impl Conditions {
+    fn new(select: &str) -> Conditions {
+        Conditions {
+            sql: select.to_owned(),
+            args: Vec::new(),
+        }
+    }
+
+    /// Adds `condition`, in which each `?` stands for the placeholder of the next of `args`.
+    fn and(&mut self, condition: &str, args: Vec<Arg>) {
+        self.sql.push_str(if self.args.is_empty() {
+            " WHERE "
+        } else {
+            " AND "
+        });
+        for (n, piece) in condition.split('?').enumerate() {
+            if n > 0 {
+                self.sql.push_str(&format!("${}", self.args.len() + n));
+            }
+            self.sql.push_str(piece);
+        }
+        self.args.extend(args);
+    }
+
+    /// Finishes with `order` (ORDER BY …) and a LIMIT of `limit`.
+    fn finish(mut self, order: &str, limit: i64) -> Query {
+        self.sql
+            .push_str(&format!("{order} LIMIT ${}", self.args.len() + 1));
+        self.args.push(Arg::Int(Some(limit)));
+        Query {
+            sql: self.sql.into(),
+            args: self.args,
+        }
+    }
+}
+
+fn text_arg(value: impl Into<String>) -> Arg {
+    Arg::Text(Some(value.into()))
+}
+
+pub(crate) async fn sessions(
+    pool: &dyn Reader,
+    filter: &SessionFilter,
+) -> Result<Vec<Session>, StoreError> {
+    // Built per filter rather than `($1 IS NULL OR …)`, which would keep the planner from
+    // using the indexes.
+    let mut conditions = Conditions::new("SELECT * FROM sessions");
+    if let Some(station_id) = &filter.station_id {
+        conditions.and("station_id = ?", vec![text_arg(station_id.as_str())]);
+    }
+    if let Some(state) = filter.state {
+        conditions.and("state = ?", vec![text_arg(state.as_str())]);
+    }
+    let query = conditions.finish(" ORDER BY started_at DESC, seq DESC", limit(filter.limit));
+    all(pool, query, rows::session).await
+}
+
+pub(crate) async fn sessions_between(
+    pool: &dyn Reader,
+    since: &Timestamp,
+    until: Option<&Timestamp>,
+    after: Option<&SessionCursor>,
+    max: u32,
+) -> Result<SessionPage, StoreError> {
+    let mut conditions = Conditions::new("SELECT * FROM sessions");
+    conditions.and("started_at >= ?", vec![text_arg(timestamp_text(since))]);
+    if let Some(until) = until {
+        conditions.and("started_at < ?", vec![text_arg(timestamp_text(until))]);
+    }
+    if let Some(after) = after {
+        // A row-value comparison walks the (started_at, seq) index from where the last page
+        // ended, however deep into the export it is.
+        conditions.and(
+            "(started_at, seq) > (?, ?)",
+            vec![
+                text_arg(timestamp_text(&after.started_at)),
+                Arg::Int(Some(after.seq)),
+            ],
+        );
+    }
+    let max = limit(max);
+    let query = conditions.finish(" ORDER BY started_at, seq", max);
+    let found = all(pool, query, |row| {
+        Ok((rows::session(row)?, rows::integer(row, "sessions", "seq")?))
+    })
+    .await?;
+    let full = i64::try_from(found.len()).is_ok_and(|count| count >= max);
+    let next = match found.last() {
+        Some((session, seq)) if full => Some(SessionCursor {
+            started_at: session.started_at,
+            seq: *seq,
+        }),
+        _ => None,
+    };
+    Ok(SessionPage {
+        sessions: found.into_iter().map(|(session, _)| session).collect(),
+        next,
+    })
+}
+
+pub(crate) async fn meter_samples(
+    pool: &dyn Reader,
+    session_id: &str,
+    max: u32,
+) -> Result<Vec<MeterSample>, StoreError> {
+    let query = Query::new(
+        "SELECT * FROM meter_samples WHERE session_id = $1 ORDER BY timestamp, id LIMIT $2",
+    )
+    .text(session_id)
+    .int(limit(max));
+    all(pool, query, rows::meter_sample).await
+}
+
+pub(crate) async fn id_token(
+    pool: &dyn Reader,
+    token: &str,
+) -> Result<Option<IdToken>, StoreError> {
+    let query = Query::new("SELECT * FROM id_tokens WHERE token = $1").text(token);
+    one(pool, query, rows::id_token).await
+}
+
+pub(crate) async fn id_tokens(pool: &dyn Reader) -> Result<Vec<IdToken>, StoreError> {
+    all(
+        pool,
+        Query::new("SELECT * FROM id_tokens ORDER BY token"),
+        rows::id_token,
+    )
+    .await
+}
+
+pub(crate) async fn frames(
+    pool: &dyn Reader,
+    station_id: &StationId,
+    max: u32,
+) -> Result<Vec<FrameRecord>, StoreError> {
+    let query = Query::new("SELECT * FROM frames WHERE station_id = $1 ORDER BY id DESC LIMIT $2")
+        .text(station_id.as_str())
+        .int(limit(max));
+    all(pool, query, rows::frame).await
+}
+
+pub(crate) async fn events_after(
+    pool: &dyn Reader,
+    after_seq: i64,
+    max: u32,
+) -> Result<Vec<StoredEvent>, StoreError> {
+    let query = Query::new("SELECT * FROM events WHERE seq > $1 ORDER BY seq LIMIT $2")
+        .int(after_seq)
+        .int(limit(max));
+    all(pool, query, rows::event).await
+}
+
+pub(crate) async fn api_token_by_hash(
+    pool: &dyn Reader,
+    token_hash: &str,
+) -> Result<Option<ApiToken>, StoreError> {
+    let query = Query::new("SELECT * FROM api_tokens WHERE token_hash = $1").text(token_hash);
+    one(pool, query, rows::api_token).await
+}
+
+pub(crate) async fn count_api_tokens(pool: &dyn Reader) -> Result<u64, StoreError> {
+    let query = Query::new("SELECT COUNT(*) AS count FROM api_tokens");
+    let count = one(pool, query, |row| rows::integer(row, "api_tokens", "count"))
+        .await?
+        .unwrap_or(0);
+    u64::try_from(count).map_err(|_| StoreError::Corrupt {
+        table: "api_tokens",
+        column: "count",
+        detail: format!("negative row count {count}"),
+    })
+}
+
+pub(crate) async fn ping(pool: &dyn Reader) -> Result<(), StoreError> {
+    pool.fetch_optional(Query::new("SELECT 1")).await.map(drop)
+}

@@ -1,0 +1,175 @@
+//! PostgreSQL: one writer connection with group commit, batch inserts through `UNNEST`
+//! arrays (one statement per table per group), a read pool.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::migrate::Migrator;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{ConnectOptions, Connection, PgConnection};
+use zaryad_model::{StationId, Timestamp};
+
+use crate::engine::ops::SampleRow;
+use crate::engine::rows::{names_json, timestamp_text};
+use crate::engine::{SqlConn, SqlStore};
+use crate::{FrameRecord, StoreError, StoreOptions, redact_url};
+
+/// The PostgreSQL schema, embedded at build time.
+pub(crate) static MIGRATOR: Migrator = sqlx::migrate!("../../migrations/postgres");
+
+/// How long a read waits for a free pooled connection before it fails.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Opens the database at `options.url`, applies migrations and starts the writer task; must
+/// be called inside a Tokio runtime.
+pub async fn open(options: &StoreOptions) -> Result<SqlStore, StoreError> {
+    let base = base_options(&options.url)?;
+    let mut conn = base.connect().await?;
+    MIGRATOR.run(&mut conn).await?;
+    let connect = writer_options(&mut conn, base.clone()).await?;
+    conn.close().await?;
+    let conn = connect.connect().await?;
+    let read = PgPoolOptions::new()
+        .max_connections(options.read_pool_size.max(1))
+        .acquire_timeout(ACQUIRE_TIMEOUT)
+        .connect_with(base)
+        .await?;
+    tracing::info!(url = %redact_url(&options.url), "PostgreSQL store open");
+    Ok(SqlStore::start(SqlConn { conn, connect }, read, options))
+}
+
+/// Applies pending migrations to the PostgreSQL database at `url`. Several nodes may run it
+/// at once: sqlx serializes them with an advisory lock.
+pub async fn migrate(url: &str) -> Result<(), StoreError> {
+    let mut conn = base_options(url)?.connect().await?;
+    MIGRATOR.run(&mut conn).await?;
+    conn.close().await?;
+    Ok(())
+}
+
+fn base_options(url: &str) -> Result<PgConnectOptions, StoreError> {
+    let options = PgConnectOptions::from_str(url)
+        .map_err(|error| StoreError::Config(format!("{}: {error}", redact_url(url))))?;
+    Ok(options.application_name("zaryad"))
+}
+
+/// The writer's options: the base, with commits made durable if the server is set not to.
+async fn writer_options(
+    conn: &mut PgConnection,
+    base: PgConnectOptions,
+) -> Result<PgConnectOptions, StoreError> {
+    let synchronous: String = sqlx::query_scalar("SHOW synchronous_commit")
+        .fetch_one(&mut *conn)
+        .await?;
+    if synchronous == "off" {
+        // A CALLRESULT promises that the data is stored; with `off`, a crash of the database
+        // may lose commits that were already acknowledged.
+        tracing::warn!(
+            "synchronous_commit is off on the database; the writer turns it on for its own session"
+        );
+        return Ok(base.options([("synchronous_commit", "on")]));
+    }
+    Ok(base)
+}
+
+/// PostgreSQL text cannot hold NUL; the frame log keeps everything else of such a frame.
+fn without_nul(text: &str) -> String {
+    if text.contains('\0') {
+        text.replace('\0', "\u{FFFD}")
+    } else {
+        text.to_owned()
+    }
+}
+
+crate::engine::glue::impl_write_conn!(SqlConn<PgConnection>, {
+    const BEGIN: &'static str = "BEGIN";
+    const SAVEPOINTS: bool = false;
+
+    async fn insert_samples(&mut self, rows: &[SampleRow]) -> Result<(), StoreError> {
+        // One statement whatever the number of rows: each column is one array parameter.
+        // WITH ORDINALITY … ORDER BY keeps the ids (and so the read order) in the given order.
+        sqlx::query(
+            "INSERT INTO meter_samples (session_id, station_id, evse_id, timestamp, measurand,
+                 value, unit, phase, context, location)
+             SELECT session_id, station_id, evse_id, timestamp, measurand, value, unit, phase,
+                 context, location
+             FROM UNNEST($1::text[], $2::text[], $3::int8[], $4::text[], $5::text[],
+                 $6::float8[], $7::text[], $8::text[], $9::text[], $10::text[])
+                 WITH ORDINALITY AS row (session_id, station_id, evse_id, timestamp, measurand,
+                     value, unit, phase, context, location, n)
+             ORDER BY n",
+        )
+        .bind(column(rows, |row| row.session_id.clone()))
+        .bind(column(rows, |row| row.station_id.clone()))
+        .bind(column(rows, |row| row.evse_id))
+        .bind(column(rows, |row| row.timestamp.clone()))
+        .bind(column(rows, |row| row.measurand.clone()))
+        .bind(column(rows, |row| row.value))
+        .bind(column(rows, |row| row.unit.clone()))
+        .bind(column(rows, |row| row.phase.clone()))
+        .bind(column(rows, |row| row.context.clone()))
+        .bind(column(rows, |row| row.location.clone()))
+        .execute(&mut self.conn)
+        .await?;
+        Ok(())
+    }
+
+    async fn insert_frames(&mut self, frames: &[FrameRecord]) -> Result<(), StoreError> {
+        let repairs = frames
+            .iter()
+            .map(|frame| names_json(&frame.repairs))
+            .collect::<Result<Vec<String>, StoreError>>()?;
+        sqlx::query(
+            "INSERT INTO frames (station_id, direction, at, ocpp_version, action, message_id,
+                 text, repairs)
+             SELECT station_id, direction, at, ocpp_version, action, message_id, text, repairs
+             FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+                 $7::text[], $8::text[])
+                 WITH ORDINALITY AS row (station_id, direction, at, ocpp_version, action,
+                     message_id, text, repairs, n)
+             ORDER BY n",
+        )
+        .bind(column(frames, |frame| {
+            without_nul(frame.station_id.as_str())
+        }))
+        .bind(column(frames, |frame| frame.direction.as_str().to_owned()))
+        .bind(column(frames, |frame| timestamp_text(&frame.at)))
+        .bind(column(frames, |frame| without_nul(&frame.ocpp_version)))
+        .bind(column(frames, |frame| {
+            frame.action.as_deref().map(without_nul)
+        }))
+        .bind(column(frames, |frame| {
+            frame.message_id.as_deref().map(without_nul)
+        }))
+        .bind(column(frames, |frame| without_nul(&frame.text)))
+        .bind(repairs)
+        .execute(&mut self.conn)
+        .await?;
+        Ok(())
+    }
+
+    async fn update_last_seen(
+        &mut self,
+        touches: &[(StationId, Timestamp)],
+    ) -> Result<(), StoreError> {
+        // One statement for every station heard from since the last flush.
+        sqlx::query(
+            "UPDATE stations SET last_seen_at = seen.at
+             FROM UNNEST($1::text[], $2::text[]) AS seen (id, at)
+             WHERE stations.id = seen.id
+                 AND (stations.last_seen_at IS NULL OR stations.last_seen_at < seen.at)",
+        )
+        .bind(column(touches, |(station_id, _)| {
+            station_id.as_str().to_owned()
+        }))
+        .bind(column(touches, |(_, at)| timestamp_text(at)))
+        .execute(&mut self.conn)
+        .await?;
+        Ok(())
+    }
+});
+
+/// One column of `rows`, as an array parameter.
+fn column<R, T>(rows: &[R], value: impl Fn(&R) -> T) -> Vec<T> {
+    rows.iter().map(value).collect()
+}

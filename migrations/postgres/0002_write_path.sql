@@ -1,0 +1,9 @@
+-- Indexes for the write path's background work and the API's remaining listings; the same
+-- as migrations/sqlite/0002_write_path.sql. Migrations are append-only: a released file is
+-- never edited, so `zaryad migrate` upgrades a database of any earlier release.
+
+-- Retention prunes the frame log oldest first, by age.
+CREATE INDEX frames_by_at ON frames (at);
+
+-- GET /api/v1/sessions?station_id=… (any state), newest first.
+CREATE INDEX sessions_by_station_start ON sessions (station_id, started_at, seq);
