@@ -4,10 +4,15 @@
 //! (each fix recorded as a [`Repair`]), then the version codec ([`v16`] or [`v201`]) parses it
 //! strictly with rust-ocpp types and maps it to a [`ChargerMessage`]. Answers go the other way:
 //! a [`Reply`] is encoded into the CALLRESULT payload of the connection's version.
+//! Operator commands take the [`commands`] path: a model `Command` becomes the CALL of the
+//! station's version, and the station's CALLRESULT passes the same repair stage before it is
+//! read back; [`configuration`] holds the 1.6 ↔ 2.0.1 configuration key table.
 //! Nothing here does I/O, and nothing panics on charger input.
 #![forbid(unsafe_code)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod commands;
+pub mod configuration;
 mod data_transfer;
 mod decode_error;
 #[cfg(test)]
@@ -22,6 +27,9 @@ use serde_json::Value;
 use zaryad_model::{ChargerMessage, Reply, Timestamp};
 use zaryad_wire::OcppVersion;
 
+pub use commands::{
+    CommandError, DecodedOutcome, OutboundCall, decode_command_result, encode_command,
+};
 pub use decode_error::DecodeError;
 pub use repair::Repair;
 

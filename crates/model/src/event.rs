@@ -30,6 +30,9 @@ pub enum EventType {
     /// A session ended.
     #[serde(rename = "session.ended")]
     SessionEnded,
+    /// An operator's command was answered, failed or timed out.
+    #[serde(rename = "command.completed")]
+    CommandCompleted,
 }
 
 impl EventType {
@@ -43,6 +46,7 @@ impl EventType {
             EventType::SessionStarted => "session.started",
             EventType::SessionUpdated => "session.updated",
             EventType::SessionEnded => "session.ended",
+            EventType::CommandCompleted => "command.completed",
         }
     }
 }

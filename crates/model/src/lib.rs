@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod command;
 pub mod event;
 pub mod id_token;
 pub mod message;
@@ -14,6 +15,7 @@ pub mod session;
 pub mod station;
 pub mod status;
 
+pub use command::{Command, CommandOutcome, ConfigurationEntry, ResetKind, TriggeredMessage};
 pub use event::{DomainEvent, EventType};
 pub use id_token::{AuthorizationInfo, AuthorizationStatus, IdToken, IdTokenStatus};
 pub use message::{

@@ -27,8 +27,9 @@ use zaryad_model::{Connector, IdToken, MeterSample, Session, Station, StationId,
 pub use engine::SqlStore;
 pub use error::StoreError;
 pub use records::{
-    ApiToken, ApiTokenRole, Direction, FrameRecord, ProvisionStation, SessionCursor, SessionFilter,
-    SessionPage, StationCredentials, StoredEvent, WriteBatch, WriteOp,
+    ApiToken, ApiTokenRole, ConfigurationRecord, Direction, FrameRecord, ProvisionStation,
+    SessionCursor, SessionFilter, SessionPage, StationCredentials, StoredEvent, WriteBatch,
+    WriteOp,
 };
 
 /// The database behind Zaryad. One implementation per database engine.
@@ -121,6 +122,15 @@ pub trait Store: Send + Sync + 'static {
 
     /// How many API tokens exist (zero on a fresh database).
     async fn count_api_tokens(&self) -> Result<u64, StoreError>;
+
+    /// Every API token (hashes included), oldest first.
+    async fn api_tokens(&self) -> Result<Vec<ApiToken>, StoreError>;
+
+    /// A station's stored configuration, ordered by key.
+    async fn station_configuration(
+        &self,
+        station_id: &StationId,
+    ) -> Result<Vec<ConfigurationRecord>, StoreError>;
 
     /// True while the database answers.
     async fn ping(&self) -> Result<(), StoreError>;

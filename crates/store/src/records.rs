@@ -2,8 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 use zaryad_model::{
-    Connector, DomainEvent, IdToken, MeterSample, Registration, Session, Station, StationId,
-    Timestamp,
+    ConfigurationEntry, Connector, DomainEvent, IdToken, MeterSample, Registration, Session,
+    Station, StationId, Timestamp,
 };
 
 /// One operation of a [`WriteBatch`].
@@ -47,6 +47,19 @@ pub enum WriteOp {
     DeleteIdToken(String),
     /// Stores an API token (its hash only).
     InsertApiToken(ApiToken),
+    /// Removes an API token by its id.
+    DeleteApiToken(String),
+    /// Records configuration values a station reported.
+    StoreConfiguration {
+        /// The station.
+        station_id: StationId,
+        /// The values.
+        entries: Vec<ConfigurationEntry>,
+        /// True when `entries` is the whole configuration: keys not among them are removed.
+        replace: bool,
+        /// When the station reported them.
+        at: Timestamp,
+    },
 }
 
 /// Operations that commit together, in order, or not at all.
@@ -223,4 +236,13 @@ pub struct SessionPage {
     pub sessions: Vec<Session>,
     /// Where the next page starts; `None` when this page was the last.
     pub next: Option<SessionCursor>,
+}
+
+/// One stored configuration value of a station.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigurationRecord {
+    /// The value as the station reported it.
+    pub entry: ConfigurationEntry,
+    /// When it was last reported or changed.
+    pub updated_at: Timestamp,
 }

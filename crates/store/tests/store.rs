@@ -9,9 +9,9 @@ use std::time::Duration;
 use chrono::TimeZone;
 use serde_json::json;
 use zaryad_model::{
-    ChargingState, Connector, ConnectorStatus, ConnectorType, DomainEvent, EventType, IdToken,
-    IdTokenStatus, MeterSample, Registration, Session, SessionState, Station, StationId,
-    StopReason, Timestamp,
+    ChargingState, ConfigurationEntry, Connector, ConnectorStatus, ConnectorType, DomainEvent,
+    EventType, IdToken, IdTokenStatus, MeterSample, Registration, Session, SessionState, Station,
+    StationId, StopReason, Timestamp,
 };
 use zaryad_store::testing::{Engine, TestDatabase};
 use zaryad_store::{
@@ -64,6 +64,7 @@ backend_tests!(
     old_frames_are_pruned_in_batches,
     a_database_of_the_previous_release_is_migrated,
     five_hundred_writers_and_readers_at_once,
+    station_configuration_is_replaced_updated_and_deleted_with_the_station,
 );
 
 /// Runs `case` against a fresh database of `engine`; skips (see `TestDatabase`) when it is
@@ -672,9 +673,114 @@ async fn id_tokens_and_api_tokens_round_trip(db: Db) {
     assert_eq!(store.count_api_tokens().await.unwrap(), 1);
     assert_eq!(
         store.api_token_by_hash(&"ab".repeat(32)).await.unwrap(),
-        Some(token)
+        Some(token.clone())
     );
     assert_eq!(store.api_token_by_hash("cd").await.unwrap(), None);
+
+    let viewer = ApiToken {
+        id: "t-2".into(),
+        name: "dashboard".into(),
+        role: ApiTokenRole::Viewer,
+        token_hash: "cd".repeat(32),
+        created_at: at(1, 0),
+    };
+    store
+        .commit(batch(vec![WriteOp::InsertApiToken(viewer.clone())]))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.api_tokens().await.unwrap(),
+        vec![token.clone(), viewer.clone()]
+    );
+    store
+        .commit(batch(vec![WriteOp::DeleteApiToken("t-1".into())]))
+        .await
+        .unwrap();
+    assert_eq!(store.api_tokens().await.unwrap(), vec![viewer]);
+    assert_eq!(
+        store.api_token_by_hash(&token.token_hash).await.unwrap(),
+        None
+    );
+}
+
+fn entry(key: &str, value: Option<&str>, readonly: Option<bool>) -> ConfigurationEntry {
+    ConfigurationEntry {
+        key: key.into(),
+        value: value.map(str::to_owned),
+        readonly,
+    }
+}
+
+async fn station_configuration_is_replaced_updated_and_deleted_with_the_station(db: Db) {
+    let store = db.open().await;
+    let station = full_station("CP-CONF");
+    let store_config = |entries: Vec<ConfigurationEntry>, replace: bool, minute: u32| {
+        WriteOp::StoreConfiguration {
+            station_id: station.id.clone(),
+            entries,
+            replace,
+            at: at(minute, 0),
+        }
+    };
+    store
+        .commit(batch(vec![
+            WriteOp::UpsertStation(station.clone()),
+            store_config(
+                vec![
+                    entry("HeartbeatInterval", Some("300"), Some(false)),
+                    entry("NumberOfConnectors", Some("2"), Some(true)),
+                    entry("Stale", Some("x"), None),
+                ],
+                false,
+                1,
+            ),
+        ]))
+        .await
+        .unwrap();
+    store
+        .commit(batch(vec![store_config(
+            vec![
+                entry("HeartbeatInterval", Some("60"), Some(false)),
+                entry("NumberOfConnectors", Some("2"), Some(true)),
+                entry("AuthorizationKey", None, Some(false)),
+            ],
+            true,
+            2,
+        )]))
+        .await
+        .unwrap();
+    // A partial update without the readonly flag keeps the known one.
+    store
+        .commit(batch(vec![store_config(
+            vec![entry("NumberOfConnectors", Some("3"), None)],
+            false,
+            3,
+        )]))
+        .await
+        .unwrap();
+    let stored = store.station_configuration(&station.id).await.unwrap();
+    let entries: Vec<ConfigurationEntry> = stored.iter().map(|row| row.entry.clone()).collect();
+    assert_eq!(
+        entries,
+        vec![
+            entry("AuthorizationKey", None, Some(false)),
+            entry("HeartbeatInterval", Some("60"), Some(false)),
+            entry("NumberOfConnectors", Some("3"), Some(true)),
+        ]
+    );
+    assert_eq!(stored[1].updated_at, at(2, 0));
+    assert_eq!(stored[2].updated_at, at(3, 0));
+    store
+        .commit(batch(vec![WriteOp::DeleteStation(station.id.clone())]))
+        .await
+        .unwrap();
+    assert!(
+        store
+            .station_configuration(&station.id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 async fn frames_are_buffered_and_listed_newest_first(db: Db) {

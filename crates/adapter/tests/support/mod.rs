@@ -39,8 +39,18 @@ pub fn frame(id: &str) -> (String, Value) {
 
 /// Asserts that `reply` is valid against the OCPP schema of `action`'s response.
 pub fn assert_schema_valid(version: &str, action: &str, reply: &Value) {
+    assert_valid(version, &format!("{action}Response"), reply);
+}
+
+/// Asserts that `request` is valid against the OCPP schema of `action`'s request (a CALL the
+/// CSMS sends).
+pub fn assert_request_valid(version: &str, action: &str, request: &Value) {
+    assert_valid(version, &format!("{action}Request"), request);
+}
+
+fn assert_valid(version: &str, schema_name: &str, value: &Value) {
     let path = format!(
-        "{}/tests/fixtures/schemas/{version}/{action}Response.json",
+        "{}/tests/fixtures/schemas/{version}/{schema_name}.json",
         env!("CARGO_MANIFEST_DIR")
     );
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
@@ -50,11 +60,11 @@ pub fn assert_schema_valid(version: &str, action: &str, reply: &Value) {
         .build(&schema)
         .unwrap();
     let errors: Vec<String> = validator
-        .iter_errors(reply)
+        .iter_errors(value)
         .map(|error| error.to_string())
         .collect();
     assert!(
         errors.is_empty(),
-        "{version} {action}: {reply} is not schema-valid: {errors:?}"
+        "{version} {schema_name}: {value} is not schema-valid: {errors:?}"
     );
 }

@@ -22,8 +22,8 @@ use self::read::Reader;
 use self::touches::Touches;
 use self::writer::{Done, Inbox, Job, Request, WriteConn, Writer};
 use crate::{
-    ApiToken, FrameRecord, SessionCursor, SessionFilter, SessionPage, StationCredentials, Store,
-    StoreError, StoreOptions, StoredEvent, WriteBatch,
+    ApiToken, ConfigurationRecord, FrameRecord, SessionCursor, SessionFilter, SessionPage,
+    StationCredentials, Store, StoreError, StoreOptions, StoredEvent, WriteBatch,
 };
 
 /// Frame-log rows that may wait for the writer before `log_frame` makes its caller wait.
@@ -310,6 +310,17 @@ impl Store for SqlStore {
 
     async fn count_api_tokens(&self) -> Result<u64, StoreError> {
         read::count_api_tokens(&*self.read).await
+    }
+
+    async fn api_tokens(&self) -> Result<Vec<ApiToken>, StoreError> {
+        read::api_tokens(&*self.read).await
+    }
+
+    async fn station_configuration(
+        &self,
+        station_id: &StationId,
+    ) -> Result<Vec<ConfigurationRecord>, StoreError> {
+        read::station_configuration(&*self.read, station_id).await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

@@ -2,7 +2,8 @@
 //! both databases.
 
 use zaryad_model::{
-    Connector, DomainEvent, IdToken, MeterSample, Session, Station, StationId, Timestamp,
+    ConfigurationEntry, Connector, DomainEvent, IdToken, MeterSample, Session, Station, StationId,
+    Timestamp,
 };
 
 use super::query::Query;
@@ -64,6 +65,15 @@ pub(crate) async fn apply<C: WriteConn>(
             Query::new("DELETE FROM id_tokens WHERE token = $1").text(token.as_str())
         }
         WriteOp::InsertApiToken(token) => insert_api_token(token),
+        WriteOp::DeleteApiToken(id) => {
+            Query::new("DELETE FROM api_tokens WHERE id = $1").text(id.as_str())
+        }
+        WriteOp::StoreConfiguration {
+            station_id,
+            entries,
+            replace,
+            at,
+        } => return store_configuration(conn, station_id, entries, *replace, at).await,
     };
     conn.execute(query).await.map(drop)
 }
@@ -324,6 +334,39 @@ fn insert_api_token(token: &ApiToken) -> Query {
     .text(token.role.as_str())
     .text(token.token_hash.as_str())
     .text(timestamp_text(&token.created_at))
+}
+
+async fn store_configuration<C: WriteConn>(
+    conn: &mut C,
+    station_id: &StationId,
+    entries: &[ConfigurationEntry],
+    replace: bool,
+    at: &Timestamp,
+) -> Result<(), StoreError> {
+    if replace {
+        let clear = Query::new("DELETE FROM station_configuration WHERE station_id = $1")
+            .text(station_id.as_str());
+        conn.execute(clear).await?;
+    }
+    let at = timestamp_text(at);
+    for entry in entries {
+        // A station may report a key twice in one answer; the last one wins, as it would on
+        // the station. A readonly flag the new report does not give keeps the known one.
+        let upsert = Query::new(
+            "INSERT INTO station_configuration (station_id, key, value, readonly, updated_at)
+             VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (station_id, key) DO UPDATE SET value = excluded.value,
+                 readonly = COALESCE(excluded.readonly, station_configuration.readonly),
+                 updated_at = excluded.updated_at",
+        )
+        .text(station_id.as_str())
+        .text(entry.key.as_str())
+        .opt_text(entry.value.as_deref())
+        .opt_int(entry.readonly.map(i64::from))
+        .text(at.as_str());
+        conn.execute(upsert).await?;
+    }
+    Ok(())
 }
 
 /// Moves one station's `last_seen_at` forward to `at` (never backward).

@@ -7,8 +7,8 @@ use zaryad_model::{Connector, IdToken, MeterSample, Session, Station, StationId,
 use super::query::{Arg, Query, Row};
 use super::rows::{self, timestamp_text};
 use crate::{
-    ApiToken, FrameRecord, SessionCursor, SessionFilter, SessionPage, StationCredentials,
-    StoreError, StoredEvent,
+    ApiToken, ConfigurationRecord, FrameRecord, SessionCursor, SessionFilter, SessionPage,
+    StationCredentials, StoreError, StoredEvent,
 };
 
 /// The read pool of one database.
@@ -290,6 +290,21 @@ pub(crate) async fn count_api_tokens(pool: &dyn Reader) -> Result<u64, StoreErro
         column: "count",
         detail: format!("negative row count {count}"),
     })
+}
+
+pub(crate) async fn api_tokens(pool: &dyn Reader) -> Result<Vec<ApiToken>, StoreError> {
+    let query = Query::new("SELECT * FROM api_tokens ORDER BY created_at, id");
+    all(pool, query, rows::api_token).await
+}
+
+pub(crate) async fn station_configuration(
+    pool: &dyn Reader,
+    station_id: &StationId,
+) -> Result<Vec<ConfigurationRecord>, StoreError> {
+    let query =
+        Query::new("SELECT * FROM station_configuration WHERE station_id = $1 ORDER BY key")
+            .text(station_id.as_str());
+    all(pool, query, rows::configuration).await
 }
 
 pub(crate) async fn ping(pool: &dyn Reader) -> Result<(), StoreError> {

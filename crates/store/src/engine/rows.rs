@@ -7,13 +7,15 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::Value;
 use zaryad_model::{
-    ChargingState, Connector, ConnectorStatus, ConnectorType, DomainEvent, EventType, IdToken,
-    IdTokenStatus, Measurand, MeterSample, ReadingContext, Registration, Session, SessionState,
-    Station, StationId, StopReason, Timestamp, Unit,
+    ChargingState, ConfigurationEntry, Connector, ConnectorStatus, ConnectorType, DomainEvent,
+    EventType, IdToken, IdTokenStatus, Measurand, MeterSample, ReadingContext, Registration,
+    Session, SessionState, Station, StationId, StopReason, Timestamp, Unit,
 };
 
 use super::query::Row;
-use crate::{ApiToken, ApiTokenRole, Direction, FrameRecord, StoreError, StoredEvent};
+use crate::{
+    ApiToken, ApiTokenRole, ConfigurationRecord, Direction, FrameRecord, StoreError, StoredEvent,
+};
 
 /// A timestamp as stored: fixed-width RFC 3339 with nanoseconds, so text order is time order.
 pub(crate) fn timestamp_text(at: &Timestamp) -> String {
@@ -88,6 +90,15 @@ impl<'r> Columns<'r> {
 
     fn opt_text(&self, column: &'static str) -> Result<Option<String>, StoreError> {
         self.get(column)
+    }
+
+    fn opt_bool(&self, column: &'static str) -> Result<Option<bool>, StoreError> {
+        match self.get::<Option<i64>>(column)? {
+            None => Ok(None),
+            Some(0) => Ok(Some(false)),
+            Some(1) => Ok(Some(true)),
+            Some(other) => Err(self.corrupt(column, format!("{other} is not 0 or 1"))),
+        }
     }
 
     fn opt_f64(&self, column: &'static str) -> Result<Option<f64>, StoreError> {
@@ -316,6 +327,19 @@ pub(crate) fn api_token(row: &Row) -> Result<ApiToken, StoreError> {
         role: c.parsed("role", ApiTokenRole::parse)?,
         token_hash: c.text("token_hash")?,
         created_at: c.timestamp("created_at")?,
+    })
+}
+
+/// A `station_configuration` row.
+pub(crate) fn configuration(row: &Row) -> Result<ConfigurationRecord, StoreError> {
+    let c = Columns::new(row, "station_configuration");
+    Ok(ConfigurationRecord {
+        entry: ConfigurationEntry {
+            key: c.text("key")?,
+            value: c.opt_text("value")?,
+            readonly: c.opt_bool("readonly")?,
+        },
+        updated_at: c.timestamp("updated_at")?,
     })
 }
 
