@@ -69,6 +69,9 @@ impl TestServer {
         config.ocpp.unknown_stations = UnknownStationPolicy::Accept;
         config.authorization.unknown_tokens = UnknownTokenPolicy::Reject;
         config.shutdown.drain_secs = 0;
+        // Chargers in most tests do not answer CSMS CALLs; the tests of the boot-time
+        // configuration turn it on.
+        config.ocpp.configure_on_boot = false;
         configure(&mut config);
         TestServer::start_in(dir, config).await
     }
@@ -191,6 +194,83 @@ impl TestServer {
             Some(&body),
         )
         .await
+    }
+
+    /// `POST path` with a JSON body and the admin token.
+    pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        self.request(
+            reqwest::Method::POST,
+            path,
+            Some(&self.bearer()),
+            Some(&body),
+        )
+        .await
+    }
+
+    /// `POST /api/v1/stations/{station_id}/commands/{name}` with the admin token.
+    pub async fn command(&self, station_id: &str, name: &str, body: Value) -> (u16, Value) {
+        self.post(
+            &format!("/api/v1/stations/{station_id}/commands/{name}"),
+            body,
+        )
+        .await
+    }
+
+    /// [`TestServer::command`] on a task of its own, so that the test can answer the CALL
+    /// it causes with a [`Charger`].
+    pub fn spawn_command(
+        &self,
+        station_id: &str,
+        name: &str,
+        body: Value,
+    ) -> tokio::task::JoinHandle<(u16, Value)> {
+        let http = self.http.clone();
+        let url = self.url(&format!("/api/v1/stations/{station_id}/commands/{name}"));
+        let bearer = self.bearer();
+        tokio::spawn(async move {
+            let response = http
+                .post(&url)
+                .header("Authorization", bearer)
+                .json(&body)
+                .send()
+                .await
+                .unwrap_or_else(|error| panic!("POST {url} failed: {error}"));
+            let status = response.status().as_u16();
+            let text = response.text().await.unwrap_or_default();
+            (status, parse_body(&text))
+        })
+    }
+
+    /// Creates an API token with `role` and returns its secret.
+    pub async fn create_token(&self, name: &str, role: &str) -> String {
+        let (status, body) = self
+            .post("/api/v1/tokens", json!({"name": name, "role": role}))
+            .await;
+        assert_eq!(status, 201, "POST /api/v1/tokens answered {status}: {body}");
+        body["token"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no token in {body}"))
+            .to_owned()
+    }
+
+    /// The outbox events recorded so far, oldest first, as `(type, station_id, data)`.
+    pub async fn events(&self) -> Vec<(String, String, Value)> {
+        let server = self.server.as_ref().expect("the server is stopped");
+        server
+            .store()
+            .events_after(0, 10_000)
+            .await
+            .expect("reading the outbox")
+            .into_iter()
+            .map(|stored| {
+                let event = stored.event;
+                (
+                    event.event_type.as_str().to_owned(),
+                    event.station_id.to_string(),
+                    event.data,
+                )
+            })
+            .collect()
     }
 
     /// `DELETE path` with the admin token.
@@ -563,6 +643,101 @@ impl Charger {
         }
     }
 
+    /// Waits for the next CALL from the server (or takes the oldest one that arrived while the
+    /// charger waited for an answer) and asserts its action.
+    pub async fn expect_call(&mut self, action: &str) -> ServerCall {
+        let call = self.next_call().await;
+        assert_eq!(
+            call.action, action,
+            "expected a {action} CALL from the server, got {call:?}"
+        );
+        call
+    }
+
+    /// The next CALL from the server, whatever its action.
+    pub async fn next_call(&mut self) -> ServerCall {
+        let frame = if self.server_calls.is_empty() {
+            let frame = self.recv_frame().await;
+            assert_eq!(
+                frame[0].as_u64(),
+                Some(2),
+                "expected a CALL from the server, got {frame}"
+            );
+            frame
+        } else {
+            self.server_calls.remove(0)
+        };
+        ServerCall::of(&frame)
+    }
+
+    /// True when no frame arrives from the server within `quiet`.
+    pub async fn is_quiet_for(&mut self, quiet: Duration) -> bool {
+        if !self.server_calls.is_empty() {
+            return false;
+        }
+        loop {
+            match tokio::time::timeout(quiet, self.socket.next()).await {
+                Err(_) => return true,
+                Ok(Some(Ok(Message::Ping(_) | Message::Pong(_)))) => continue,
+                Ok(_) => return false,
+            }
+        }
+    }
+
+    /// Answers a server CALL with a CALLRESULT.
+    pub async fn reply(&mut self, call: &ServerCall, payload: Value) {
+        let frame = json!([3, call.message_id, payload]);
+        self.send_raw(&frame.to_string()).await;
+    }
+
+    /// Answers a server CALL with a CALLERROR.
+    pub async fn reply_error(&mut self, call: &ServerCall, code: &str, description: &str) {
+        let frame = json!([4, call.message_id, code, description, {"reason": "e2e"}]);
+        self.send_raw(&frame.to_string()).await;
+    }
+
+    /// Responder mode: a task of its own answers every server CALL with `respond` (a
+    /// CALLRESULT payload, or `Err((code, description))` for a CALLERROR) until stopped.
+    pub fn respond_with<F>(self, respond: F) -> Responder
+    where
+        F: FnMut(&ServerCall) -> Result<Value, CallError> + Send + 'static,
+    {
+        let stop = std::sync::Arc::new(tokio::sync::Notify::new());
+        let task_stop = stop.clone();
+        let task = tokio::spawn(async move {
+            let mut charger = self;
+            let mut respond = respond;
+            let mut seen = Vec::new();
+            loop {
+                let frame = tokio::select! {
+                    () = task_stop.notified() => break,
+                    frame = charger.socket.next() => frame,
+                };
+                let text = match frame {
+                    Some(Ok(Message::Text(text))) => text,
+                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+                    _ => break,
+                };
+                let Ok(frame) = serde_json::from_str::<Value>(text.as_str()) else {
+                    continue;
+                };
+                if frame[0].as_u64() != Some(2) {
+                    continue;
+                }
+                let call = ServerCall::of(&frame);
+                match respond(&call) {
+                    Ok(payload) => charger.reply(&call, payload).await,
+                    Err((code, description)) => {
+                        charger.reply_error(&call, &code, &description).await;
+                    }
+                }
+                seen.push(call);
+            }
+            (charger, seen)
+        });
+        Responder { stop, task }
+    }
+
     /// [`Charger::call`] that must succeed; returns the CALLRESULT payload.
     pub async fn call_ok(&mut self, action: &str, payload: Value) -> Value {
         match self.call(action, payload).await {
@@ -634,6 +809,45 @@ impl Charger {
     /// Closes the socket from the charger's side.
     pub async fn close(mut self) {
         let _ = tokio::time::timeout(CALL_TIMEOUT, self.socket.close(None)).await;
+    }
+}
+
+/// A CALL the server sent to a charger.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServerCall {
+    pub message_id: String,
+    pub action: String,
+    pub payload: Value,
+}
+
+impl ServerCall {
+    fn of(frame: &Value) -> ServerCall {
+        assert_eq!(frame[0].as_u64(), Some(2), "not a CALL: {frame}");
+        ServerCall {
+            message_id: frame[1]
+                .as_str()
+                .unwrap_or_else(|| panic!("CALL without a string id: {frame}"))
+                .to_owned(),
+            action: frame[2].as_str().unwrap_or_default().to_owned(),
+            payload: frame[3].clone(),
+        }
+    }
+}
+
+/// A charger in responder mode (see [`Charger::respond_with`]).
+pub struct Responder {
+    stop: std::sync::Arc<tokio::sync::Notify>,
+    task: tokio::task::JoinHandle<(Charger, Vec<ServerCall>)>,
+}
+
+impl Responder {
+    /// Stops answering; returns the charger and every CALL it answered, in order.
+    pub async fn stop(self) -> (Charger, Vec<ServerCall>) {
+        self.stop.notify_one();
+        tokio::time::timeout(CALL_TIMEOUT, self.task)
+            .await
+            .expect("the responder did not stop")
+            .expect("the responder panicked")
     }
 }
 

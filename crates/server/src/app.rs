@@ -149,6 +149,11 @@ impl RunningServer {
         Ok(())
     }
 
+    /// The store the server runs on (for embedding and tests).
+    pub fn store(&self) -> Arc<dyn zaryad_store::Store> {
+        self.shared.store.clone()
+    }
+
     /// A token that cancels when shutdown begins (for embedding and tests).
     pub fn shutdown_token(&self) -> CancellationToken {
         self.shared.shutdown.clone()

@@ -1,5 +1,6 @@
 //! Configuration: built-in defaults, then a TOML file, then `ZARYAD_…` environment variables.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
@@ -22,6 +23,8 @@ pub struct Config {
     pub database: DatabaseConfig,
     /// Id token decisions.
     pub authorization: AuthorizationConfig,
+    /// Operator commands to stations.
+    pub commands: CommandsConfig,
     /// Logging.
     pub log: LogConfig,
     /// Graceful shutdown.
@@ -91,6 +94,17 @@ pub struct OcppConfig {
     pub max_write_buffer_bytes: usize,
     /// How long the HTTP upgrade request may take, seconds.
     pub handshake_timeout_secs: u64,
+    /// After an accepted boot, read the station's configuration and set the heartbeat interval
+    /// and meter-value sampling below.
+    pub configure_on_boot: bool,
+    /// How long each boot-time configuration call may wait for its answer, seconds.
+    pub configure_timeout_secs: u64,
+    /// Meter-value sample interval set at boot (1.6 `MeterValueSampleInterval`, 2.0.1
+    /// `SampledDataCtrlr.TxUpdatedInterval`), seconds; 0 leaves the station's value alone.
+    pub meter_value_sample_interval_secs: u32,
+    /// Measurands set at boot (1.6 `MeterValuesSampledData`, 2.0.1
+    /// `SampledDataCtrlr.TxUpdatedMeasurands`), comma-separated; empty leaves them alone.
+    pub meter_values_sampled_data: String,
 }
 
 impl Default for OcppConfig {
@@ -107,6 +121,11 @@ impl Default for OcppConfig {
             read_buffer_bytes: 4 * 1024,
             max_write_buffer_bytes: 256 * 1024,
             handshake_timeout_secs: 10,
+            configure_on_boot: true,
+            configure_timeout_secs: 10,
+            meter_value_sample_interval_secs: 60,
+            meter_values_sampled_data: "Energy.Active.Import.Register,Power.Active.Import"
+                .to_owned(),
         }
     }
 }
@@ -115,6 +134,67 @@ impl OcppConfig {
     /// The ping interval, or `None` when pings are disabled.
     pub fn ping_interval(&self) -> Option<Duration> {
         (self.ping_interval_secs > 0).then(|| Duration::from_secs(self.ping_interval_secs))
+    }
+
+    /// The settings applied at boot as (1.6 key, value); the adapter maps them for 2.0.1.
+    pub fn boot_settings(&self) -> Vec<(&'static str, String)> {
+        let mut settings = vec![(
+            "HeartbeatInterval",
+            self.heartbeat_interval_secs.to_string(),
+        )];
+        if self.meter_value_sample_interval_secs > 0 {
+            settings.push((
+                "MeterValueSampleInterval",
+                self.meter_value_sample_interval_secs.to_string(),
+            ));
+        }
+        let measurands = self.meter_values_sampled_data.trim();
+        if !measurands.is_empty() {
+            settings.push(("MeterValuesSampledData", measurands.to_owned()));
+        }
+        settings
+    }
+}
+
+/// Operator commands: how long a station may take to answer, how many may wait.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CommandsConfig {
+    /// How long a station may take to answer a command, seconds.
+    pub timeout_secs: u64,
+    /// Per-command answer timeouts by command name (`reset`, `get-configuration`, …), seconds.
+    pub timeouts: BTreeMap<String, u64>,
+    /// Commands that may wait per station behind the one in flight; more are refused (429).
+    pub queue_capacity: usize,
+    /// A station that has not booted on its connection gets commands only after this long,
+    /// seconds: some chargers break on a CALL before their BootNotification is answered.
+    pub boot_wait_secs: u64,
+    /// How long after an accepted 1.6 remote start a StartTransaction with the same token is
+    /// linked to it, seconds (1.6 has no remoteStartId).
+    pub remote_start_link_secs: u64,
+}
+
+impl Default for CommandsConfig {
+    fn default() -> CommandsConfig {
+        CommandsConfig {
+            timeout_secs: 30,
+            timeouts: BTreeMap::new(),
+            queue_capacity: 8,
+            boot_wait_secs: 5,
+            remote_start_link_secs: 120,
+        }
+    }
+}
+
+impl CommandsConfig {
+    /// The answer timeout of the command `name`.
+    pub fn timeout(&self, name: &str) -> Duration {
+        let secs = self
+            .timeouts
+            .get(name)
+            .copied()
+            .unwrap_or(self.timeout_secs);
+        Duration::from_secs(secs.max(1))
     }
 }
 

@@ -21,6 +21,14 @@ pub fn install() -> Option<PrometheusHandle> {
                         0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
                     ],
                 )
+                .ok()?
+                // Chargers take seconds to answer a command, up to the 30 s timeout.
+                .set_buckets_for_metric(
+                    metrics_exporter_prometheus::Matcher::Full(
+                        "zaryad_command_latency_seconds".to_owned(),
+                    ),
+                    &[0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0],
+                )
                 .ok()?;
             match builder.install_recorder() {
                 Ok(handle) => Some(handle),
@@ -85,4 +93,24 @@ pub fn repair_applied(repair: &str, vendor: Option<&str>) {
 /// A batch of state changes was committed.
 pub fn commit_latency(elapsed: Duration) {
     metrics::histogram!("zaryad_commit_latency_seconds").record(elapsed.as_secs_f64());
+}
+
+/// A CSMS-initiated CALL ended: answered, refused with a CALLERROR, timed out or cut off.
+///
+/// `origin` is `api` for operator commands and `boot` for the boot-time configuration.
+pub fn command_completed(
+    command: &'static str,
+    origin: &'static str,
+    outcome: &'static str,
+    latency: Duration,
+) {
+    metrics::counter!(
+        "zaryad_commands_total",
+        "command" => command,
+        "origin" => origin,
+        "outcome" => outcome
+    )
+    .increment(1);
+    metrics::histogram!("zaryad_command_latency_seconds", "command" => command, "origin" => origin)
+        .record(latency.as_secs_f64());
 }

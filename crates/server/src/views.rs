@@ -1,7 +1,10 @@
 //! The JSON shapes of the API and of event payloads. No rust-ocpp type appears here.
 
 use serde::Serialize;
-use zaryad_model::{Connector, MeterSample, Session, Station, Timestamp};
+use serde_json::{Value, json};
+use zaryad_model::{Command, Connector, MeterSample, Session, Station, Timestamp};
+
+use crate::gateway::commands::{CommandFailure, Completion};
 
 /// A session as the API and `session.*` events show it.
 #[derive(Debug, Clone, Serialize)]
@@ -185,5 +188,52 @@ impl<'a> SampleView<'a> {
             context: sample.context.as_str(),
             location: sample.location.as_deref(),
         }
+    }
+}
+
+/// The `data` of a `command.completed` event: the command, its CALL, the station's answer (or
+/// why there is none) and the latency.
+pub fn command_event(completion: &Completion<'_>) -> Value {
+    let mut data = json!({
+        "command": completion.command.name(),
+        "action": completion.action,
+        "message_id": completion.message_id,
+        "request": completion.request,
+        "latency_ms": completion.latency.as_secs_f64() * 1000.0,
+    });
+    match completion.result {
+        Ok(outcome) => {
+            data["outcome"] = "answered".into();
+            data["status"] = outcome.status.clone().into();
+            data["response"] = outcome.response.clone();
+        }
+        Err(failure) => {
+            data["outcome"] = failure.outcome().into();
+            data["error"] = failure_json(failure);
+        }
+    }
+    if let Command::StartSession {
+        remote_start_id, ..
+    } = completion.command
+    {
+        data["remote_start_id"] = (*remote_start_id).into();
+    }
+    data
+}
+
+/// A command failure as events and API errors show it: `{code, message}` plus the station's
+/// error details or invalid answer where there is one.
+pub fn failure_json(failure: &CommandFailure) -> Value {
+    match failure {
+        CommandFailure::CallError {
+            code,
+            description,
+            details,
+            ..
+        } => json!({"code": code, "message": description, "details": details}),
+        CommandFailure::InvalidResponse { response, .. } => {
+            json!({"code": failure.outcome(), "message": failure.to_string(), "response": response})
+        }
+        other => json!({"code": other.outcome(), "message": other.to_string()}),
     }
 }

@@ -1,17 +1,19 @@
 //! The operator REST API under `/api/v1`, health checks and metrics.
 
 mod auth;
+mod commands;
 mod error;
 mod health;
 mod id_tokens;
 mod openapi;
 mod sessions;
 mod stations;
+mod tokens;
 
 use std::sync::Arc;
 
 use axum::Router;
-use axum::routing::get;
+use axum::routing::{delete, get, post};
 
 use crate::state::Shared;
 
@@ -29,6 +31,8 @@ pub fn router(shared: Arc<Shared>) -> Router {
                 .delete(stations::delete),
         )
         .route("/stations/{id}/messages", get(stations::messages))
+        .route("/stations/{id}/configuration", get(stations::configuration))
+        .route("/stations/{id}/commands/{name}", post(commands::send))
         .route("/sessions", get(sessions::list))
         .route("/sessions/{id}", get(sessions::show))
         .route("/sessions/{id}/meter-values", get(sessions::meter_values))
@@ -39,6 +43,8 @@ pub fn router(shared: Arc<Shared>) -> Router {
                 .put(id_tokens::upsert)
                 .delete(id_tokens::delete),
         )
+        .route("/tokens", get(tokens::list).post(tokens::create))
+        .route("/tokens/{id}", delete(tokens::delete))
         .fallback(not_found);
     Router::new()
         .route("/health/live", get(health::live))

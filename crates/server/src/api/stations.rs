@@ -11,8 +11,10 @@ use axum::response::IntoResponse;
 use chrono::Utc;
 use serde::Deserialize;
 use serde_json::{Value, json};
+use zaryad_adapter::configuration::alias;
 use zaryad_model::{Registration, StationId};
 use zaryad_store::{ApiTokenRole, ProvisionStation, WriteBatch, WriteOp};
+use zaryad_wire::OcppVersion;
 
 use super::auth::Caller;
 use super::error::{ApiError, parse_body};
@@ -21,7 +23,8 @@ use crate::secrets::hash_station_password;
 use crate::state::Shared;
 use crate::views::StationView;
 
-fn station_id(text: &str) -> Result<StationId, ApiError> {
+/// Reads a station id from the path.
+pub(super) fn station_id(text: &str) -> Result<StationId, ApiError> {
     StationId::parse(text).map_err(|error| ApiError::bad_request(error.to_string()))
 }
 
@@ -198,4 +201,44 @@ pub async fn messages(
         })
         .collect();
     Ok(Json(rows))
+}
+
+/// `GET /stations/{id}/configuration`: the configuration the station last reported (read after
+/// each accepted boot and by the configuration commands), in its own version's keys.
+pub async fn configuration(
+    State(shared): State<Arc<Shared>>,
+    _caller: Caller,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    let id = station_id(&id)?;
+    let station = shared
+        .store
+        .station(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no station {id}")))?;
+    let version = station
+        .ocpp_version
+        .as_deref()
+        .and_then(|text| text.parse::<OcppVersion>().ok());
+    let entries: Vec<Value> = shared
+        .store
+        .station_configuration(&id)
+        .await?
+        .into_iter()
+        .map(|record| {
+            let entry = record.entry;
+            json!({
+                "alias": version.and_then(|version| alias(version, &entry.key)),
+                "key": entry.key,
+                "value": entry.value,
+                "readonly": entry.readonly,
+                "updated_at": record.updated_at,
+            })
+        })
+        .collect();
+    Ok(Json(json!({
+        "station_id": id,
+        "ocpp_version": station.ocpp_version,
+        "configuration": entries,
+    })))
 }

@@ -1,6 +1,8 @@
 //! One task per charger connection: it owns the socket, reads frames in order, answers each
-//! CALL through the station context, pings, and closes when asked.
+//! CALL through the station context, sends the CSMS's own CALLs one at a time (operator
+//! commands, then the boot-time configuration), pings, and closes when asked.
 
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -9,16 +11,22 @@ use chrono::Utc;
 use futures_util::{SinkExt, StreamExt};
 use hyper::upgrade::Upgraded;
 use hyper_util::rt::TokioIo;
+use serde_json::Value;
+use tokio::sync::{mpsc, oneshot};
 use tokio::time::{Interval, MissedTickBehavior};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tracing::Instrument;
-use zaryad_model::StationId;
+use zaryad_model::{Command, CommandOutcome, Registration, StationId};
 use zaryad_store::{Direction, FrameRecord};
-use zaryad_wire::{ErrorCode, Frame, OcppVersion};
+use zaryad_wire::{ErrorCode, Frame, OcppVersion, OutstandingCall, PendingCall};
 
+use super::boot_config::{BootStep, Settings};
+use super::commands::{
+    CommandAnswer, CommandFailure, CommandRequest, Completion, Origin, next_message_id,
+};
 use super::registry::{CloseReason, ConnectionHandle};
 use super::station::StationContext;
 use crate::metrics;
@@ -28,6 +36,30 @@ type Socket = WebSocketStream<TokioIo<Upgraded>>;
 
 /// How long a new connection waits for the one it replaces to finish its writes.
 const REPLACE_WAIT: Duration = Duration::from_secs(5);
+
+/// How many timed-out CALLs are remembered, so that their late answers are logged with their
+/// action instead of as strays.
+const REMEMBERED_TIMEOUTS: usize = 16;
+
+/// Who waits for the CALL in flight.
+enum Waiter {
+    /// An operator's request.
+    Api(oneshot::Sender<Result<CommandAnswer, CommandFailure>>),
+    /// A step of the boot-time configuration.
+    Boot(BootStep),
+}
+
+/// The CSMS-initiated CALL awaiting its answer.
+struct InFlight {
+    message_id: String,
+    action: &'static str,
+    command: Command,
+    request: Value,
+    waiter: Waiter,
+    sent_at: Instant,
+    timeout: Duration,
+    deadline: tokio::time::Instant,
+}
 
 /// Serves one charger until it disconnects or is told to close.
 pub async fn run(
@@ -40,7 +72,11 @@ pub async fn run(
     let span =
         tracing::info_span!("charger", station = %station_id, version = version.as_str(), %peer);
     async move {
-        let (handle, previous) = shared.registry.register(&station_id, version, Utc::now());
+        let (commands, queue) = mpsc::channel(shared.config.commands.queue_capacity.max(1));
+        let (handle, previous) =
+            shared
+                .registry
+                .register(&station_id, version, Utc::now(), commands);
         if let Some(previous) = previous {
             tracing::info!("a new connection replaces the previous one");
             previous.close(CloseReason::Replaced);
@@ -49,17 +85,31 @@ pub async fn run(
             }
         }
         metrics::connection_opened(version.as_str());
+        let boot_wait = Duration::from_secs(shared.config.commands.boot_wait_secs);
         let mut connection = Connection {
             shared: shared.clone(),
             station_id: station_id.clone(),
             version,
             socket,
             handle: handle.clone(),
+            queue,
+            outstanding: OutstandingCall::default(),
+            in_flight: None,
+            boot_steps: VecDeque::new(),
+            settings: shared.config.ocpp.boot_settings(),
+            configured: false,
+            commands_open_at: tokio::time::Instant::now() + boot_wait,
+            timed_out: VecDeque::new(),
         };
         match StationContext::load(shared.clone(), station_id.clone(), version).await {
             Ok(mut context) => {
                 tracing::info!("charger connected");
                 connection.serve(&mut context).await;
+                connection
+                    .end_in_flight(&mut context, |action| CommandFailure::Disconnected {
+                        action,
+                    })
+                    .await;
                 if let Err(error) = context.disconnected().await {
                     tracing::warn!(%error, "disconnect not recorded");
                 }
@@ -91,6 +141,20 @@ struct Connection {
     version: OcppVersion,
     socket: Socket,
     handle: ConnectionHandle,
+    /// Operator commands waiting for this station (bounded: the API refuses beyond it).
+    queue: mpsc::Receiver<CommandRequest>,
+    /// OCPP-J allows one CALL per direction in flight; this is ours.
+    outstanding: OutstandingCall,
+    in_flight: Option<InFlight>,
+    /// Boot-time configuration still to send.
+    boot_steps: VecDeque<BootStep>,
+    /// The settings the CSMS decides, from the configuration.
+    settings: Settings,
+    /// True once the boot-time configuration was started on this connection.
+    configured: bool,
+    /// Operator commands wait until the station booted on this connection, or until then.
+    commands_open_at: tokio::time::Instant,
+    timed_out: VecDeque<PendingCall>,
 }
 
 impl Connection {
@@ -105,6 +169,12 @@ impl Connection {
         });
         let mut last_heard = Instant::now();
         loop {
+            if self.in_flight.is_none() && !self.send_next(context).await {
+                return;
+            }
+            let commands_open =
+                self.in_flight.is_none() && tokio::time::Instant::now() >= self.commands_open_at;
+            let deadline = self.in_flight.as_ref().map(|in_flight| in_flight.deadline);
             tokio::select! {
                 () = self.handle.close_requested() => {
                     let (code, reason) = match self.handle.close_reason() {
@@ -146,6 +216,17 @@ impl Connection {
                         return;
                     }
                 },
+                request = self.queue.recv(), if commands_open => {
+                    // The sender lives in the registry until this task ends, so `None` is not
+                    // expected; there is nothing to send either way.
+                    if let Some(request) = request
+                        && !self.start_api(context, request).await
+                    {
+                        return;
+                    }
+                }
+                () = sleep_until(deadline) => self.time_out(context).await,
+                () = tokio::time::sleep_until(self.commands_open_at), if self.in_flight.is_none() && !commands_open => {}
                 () = tick(&mut ping) => {
                     if last_heard.elapsed() > idle_timeout {
                         tracing::info!("no pong or frame within the idle timeout; closing");
@@ -171,6 +252,7 @@ impl Connection {
             }) => {
                 metrics::frame_in(self.version.as_str(), &action);
                 let outcome = context.handle_call(&action, payload, received_at).await;
+                let booted = outcome.booted;
                 let repairs = outcome
                     .repairs
                     .iter()
@@ -191,24 +273,44 @@ impl Connection {
                         Frame::call_error_for(self.version, &message_id, code, &description)
                     }
                 };
-                self.send(reply, Some(&action)).await
+                let sent = self.send(reply, Some(&action)).await;
+                // Only now, with the boot answered, may the CSMS send CALLs of its own.
+                if let Some(registration) = booted {
+                    self.booted(registration);
+                }
+                sent
             }
             Ok(frame @ (Frame::CallResult { .. } | Frame::CallError { .. })) => {
                 metrics::frame_in(self.version.as_str(), "(answer)");
-                // Answers to CSMS-initiated CALLs are correlated by the command router; until a
-                // CALL is outstanding, a stray answer is only logged.
-                tracing::debug!(
-                    message_id = frame.message_id(),
-                    "answer without an outstanding CALL"
-                );
-                self.log(
-                    Direction::Inbound,
-                    None,
-                    Some(frame.message_id()),
-                    text,
-                    Vec::new(),
-                )
-                .await;
+                if let Some(pending) = self.outstanding.complete(frame.message_id()) {
+                    self.on_answer(context, pending, frame, text, received_at)
+                        .await;
+                } else {
+                    let late = self
+                        .timed_out
+                        .iter()
+                        .find(|call| call.message_id == frame.message_id())
+                        .map(|call| call.action.clone());
+                    match &late {
+                        Some(action) => tracing::info!(
+                            message_id = frame.message_id(),
+                            action,
+                            "late answer after the time-out; dropped"
+                        ),
+                        None => tracing::debug!(
+                            message_id = frame.message_id(),
+                            "answer without an outstanding CALL; dropped"
+                        ),
+                    }
+                    self.log(
+                        Direction::Inbound,
+                        late.as_deref(),
+                        Some(frame.message_id()),
+                        text,
+                        Vec::new(),
+                    )
+                    .await;
+                }
                 true
             }
             Err(error) => {
@@ -221,6 +323,292 @@ impl Connection {
                 } else {
                     true
                 }
+            }
+        }
+    }
+
+    /// The station answered its boot: operator commands may go now, and an accepted station
+    /// gets its boot-time configuration (once per connection: some chargers boot twice).
+    fn booted(&mut self, registration: Registration) {
+        self.commands_open_at = tokio::time::Instant::now();
+        if registration == Registration::Accepted
+            && self.shared.config.ocpp.configure_on_boot
+            && !self.configured
+        {
+            self.configured = true;
+            self.boot_steps.push_back(BootStep::ReadAll);
+        }
+    }
+
+    /// Sends the next waiting CALL, operator commands first; false when the socket is gone.
+    async fn send_next(&mut self, context: &mut StationContext) -> bool {
+        if tokio::time::Instant::now() >= self.commands_open_at
+            && let Ok(request) = self.queue.try_recv()
+        {
+            return self.start_api(context, request).await;
+        }
+        let Some(step) = self.boot_steps.pop_front() else {
+            return true;
+        };
+        let command = step.command(&self.settings);
+        match zaryad_adapter::encode_command(self.version, &command) {
+            Ok(call) => {
+                let timeout =
+                    Duration::from_secs(self.shared.config.ocpp.configure_timeout_secs.max(1));
+                self.start(
+                    command,
+                    call.action,
+                    call.payload,
+                    timeout,
+                    Waiter::Boot(step),
+                )
+                .await
+            }
+            Err(error) => {
+                tracing::warn!(%error, ?step, "boot-time configuration step skipped");
+                true
+            }
+        }
+    }
+
+    /// Sends an operator's command; false when the socket is gone.
+    async fn start_api(&mut self, context: &mut StationContext, request: CommandRequest) -> bool {
+        if request.reply.is_closed() {
+            // The operator gave up while the command waited: it is not sent at all.
+            tracing::info!(
+                command = request.command.name(),
+                "command abandoned by its caller before it was sent"
+            );
+            return true;
+        }
+        let CommandRequest {
+            command,
+            call,
+            timeout,
+            reply,
+        } = request;
+        let sent = self
+            .start(
+                command,
+                call.action,
+                call.payload,
+                timeout,
+                Waiter::Api(reply),
+            )
+            .await;
+        if !sent {
+            self.end_in_flight(context, |action| CommandFailure::Disconnected { action })
+                .await;
+        }
+        sent
+    }
+
+    /// Sends a CSMS-initiated CALL and tracks it; false when the socket is gone.
+    async fn start(
+        &mut self,
+        command: Command,
+        action: &'static str,
+        payload: Value,
+        timeout: Duration,
+        waiter: Waiter,
+    ) -> bool {
+        let message_id = next_message_id();
+        if let Err(busy) = self.outstanding.begin(&message_id, action) {
+            // Unreachable while `in_flight` mirrors `outstanding`; refusing keeps the
+            // one-CALL rule even if they ever drift apart.
+            tracing::error!(%busy, "a CALL is still outstanding; command refused");
+            if let Waiter::Api(reply) = waiter {
+                let _ = reply.send(Err(CommandFailure::Invalid(busy.to_string())));
+            }
+            return true;
+        }
+        tracing::info!(
+            command = command.name(),
+            action,
+            message_id,
+            "sending a CALL"
+        );
+        let frame = Frame::call(&message_id, action, payload.clone());
+        self.in_flight = Some(InFlight {
+            message_id,
+            action,
+            command,
+            request: payload,
+            waiter,
+            sent_at: Instant::now(),
+            timeout,
+            deadline: tokio::time::Instant::now() + timeout,
+        });
+        self.send(frame, Some(action)).await
+    }
+
+    /// The answer to our CALL arrived: decode it, record it, hand it to whoever waits.
+    async fn on_answer(
+        &mut self,
+        context: &mut StationContext,
+        pending: PendingCall,
+        frame: Frame,
+        text: &str,
+        received_at: chrono::DateTime<Utc>,
+    ) {
+        let action = self
+            .in_flight
+            .as_ref()
+            .map_or("(unknown)", |in_flight| in_flight.action);
+        let (result, repairs) = match frame {
+            Frame::CallResult { payload, .. } => {
+                let response = payload.clone();
+                match zaryad_adapter::decode_command_result(
+                    self.version,
+                    action,
+                    payload,
+                    received_at,
+                ) {
+                    Ok(decoded) => (Ok(decoded.outcome), decoded.repairs),
+                    Err(error) => {
+                        tracing::warn!(action, %error, "the station's answer is invalid");
+                        let failure = CommandFailure::InvalidResponse {
+                            action,
+                            description: error.description,
+                            response,
+                        };
+                        (Err(failure), Vec::new())
+                    }
+                }
+            }
+            Frame::CallError {
+                error_code,
+                error_description,
+                error_details,
+                ..
+            } => {
+                let failure = CommandFailure::CallError {
+                    action,
+                    code: error_code,
+                    description: error_description,
+                    details: error_details,
+                };
+                (Err(failure), Vec::new())
+            }
+            Frame::Call { .. } => return,
+        };
+        for repair in &repairs {
+            metrics::repair_applied(&repair.name, context.vendor());
+        }
+        let names = repairs.into_iter().map(|repair| repair.name).collect();
+        self.log(
+            Direction::Inbound,
+            Some(&pending.action),
+            Some(&pending.message_id),
+            text,
+            names,
+        )
+        .await;
+        self.finish(context, result).await;
+    }
+
+    /// The CALL in flight got no answer in time.
+    async fn time_out(&mut self, context: &mut StationContext) {
+        if let Some(pending) = self.outstanding.abandon() {
+            tracing::warn!(
+                action = pending.action,
+                message_id = pending.message_id,
+                "no answer in time"
+            );
+            if self.timed_out.len() >= REMEMBERED_TIMEOUTS {
+                self.timed_out.pop_front();
+            }
+            self.timed_out.push_back(pending);
+        }
+        let timeout = self
+            .in_flight
+            .as_ref()
+            .map(|in_flight| in_flight.timeout)
+            .unwrap_or_default();
+        self.end_in_flight(context, |action| CommandFailure::Timeout {
+            action,
+            after: timeout,
+        })
+        .await;
+    }
+
+    /// Ends the CALL in flight, if any, without an answer.
+    async fn end_in_flight(
+        &mut self,
+        context: &mut StationContext,
+        failure: impl FnOnce(&'static str) -> CommandFailure,
+    ) {
+        if let Some(in_flight) = &self.in_flight {
+            let failure = failure(in_flight.action);
+            self.outstanding.abandon();
+            self.finish(context, Err(failure)).await;
+        }
+    }
+
+    /// Records the end of the CALL in flight and tells whoever waits for it.
+    async fn finish(
+        &mut self,
+        context: &mut StationContext,
+        result: Result<CommandOutcome, CommandFailure>,
+    ) {
+        let Some(in_flight) = self.in_flight.take() else {
+            return;
+        };
+        let latency = in_flight.sent_at.elapsed();
+        let origin = match in_flight.waiter {
+            Waiter::Api(_) => Origin::Api,
+            Waiter::Boot(_) => Origin::Boot,
+        };
+        let outcome_label = result
+            .as_ref()
+            .map_or_else(CommandFailure::outcome, |_| "answered");
+        metrics::command_completed(
+            in_flight.command.name(),
+            origin.as_str(),
+            outcome_label,
+            latency,
+        );
+        tracing::info!(
+            command = in_flight.command.name(),
+            action = in_flight.action,
+            message_id = in_flight.message_id,
+            outcome = outcome_label,
+            latency_ms = latency.as_millis(),
+            "CALL ended"
+        );
+        let completion = Completion {
+            command: &in_flight.command,
+            origin,
+            message_id: &in_flight.message_id,
+            action: in_flight.action,
+            request: &in_flight.request,
+            result: &result,
+            latency,
+        };
+        if let Err(error) = context.command_completed(&completion).await {
+            tracing::warn!(%error, "the command's outcome was not recorded");
+        }
+        match in_flight.waiter {
+            Waiter::Api(reply) => {
+                let answer = result.map(|outcome| CommandAnswer {
+                    message_id: in_flight.message_id,
+                    action: in_flight.action,
+                    outcome,
+                    latency,
+                });
+                // The operator may have gone; the outcome is recorded either way.
+                let _ = reply.send(answer);
+            }
+            Waiter::Boot(step) => {
+                // A station that does not answer is left alone for the rest of the connection.
+                if matches!(
+                    result,
+                    Err(CommandFailure::Timeout { .. } | CommandFailure::Disconnected { .. })
+                ) {
+                    self.boot_steps.clear();
+                }
+                let next = step.next(self.version, &self.settings, &result);
+                self.boot_steps.extend(next);
             }
         }
     }
@@ -281,6 +669,14 @@ impl Connection {
             reason: reason.to_owned().into(),
         };
         let _ = self.socket.close(Some(frame)).await;
+    }
+}
+
+/// Resolves at `deadline`, or never without one.
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
     }
 }
 

@@ -1,6 +1,8 @@
 //! The charger side: the WebSocket listener, one task per connection, and the handling of
 //! each station's messages.
 
+mod boot_config;
+pub mod commands;
 mod connection;
 mod handshake;
 pub mod registry;

@@ -13,6 +13,8 @@ use tokio_util::sync::CancellationToken;
 use zaryad_model::{StationId, Timestamp};
 use zaryad_wire::OcppVersion;
 
+use super::commands::CommandSender;
+
 /// Why a connection is asked to close.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CloseReason {
@@ -41,6 +43,8 @@ pub struct ConnectionHandle {
     finished: CancellationToken,
     /// Milliseconds since the epoch of the last frame from the charger.
     last_seen_ms: Arc<AtomicI64>,
+    /// The connection task's bounded command queue.
+    pub commands: CommandSender,
 }
 
 impl ConnectionHandle {
@@ -103,12 +107,14 @@ impl Registry {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Registers a new connection for `station_id`; returns it and the one it replaces.
+    /// Registers a new connection for `station_id` with its command queue; returns it and the
+    /// one it replaces.
     pub fn register(
         &self,
         station_id: &StationId,
         version: OcppVersion,
         now: Timestamp,
+        commands: CommandSender,
     ) -> (ConnectionHandle, Option<ConnectionHandle>) {
         let handle = ConnectionHandle {
             connection_id: self.next_connection_id.fetch_add(1, Ordering::Relaxed) + 1,
@@ -118,6 +124,7 @@ impl Registry {
             close_reason: Arc::new(Mutex::new(None)),
             finished: CancellationToken::new(),
             last_seen_ms: Arc::new(AtomicI64::new(now.timestamp_millis())),
+            commands,
         };
         let previous = self.map().insert(station_id.clone(), handle.clone());
         (handle, previous)
@@ -163,13 +170,17 @@ impl Registry {
 mod tests {
     use super::*;
 
+    fn queue() -> CommandSender {
+        tokio::sync::mpsc::channel(1).0
+    }
+
     #[test]
     fn a_second_connection_replaces_the_first_and_the_first_cannot_unregister_it() {
         let registry = Registry::default();
         let id = StationId::parse("CP1").unwrap();
-        let (first, none) = registry.register(&id, OcppVersion::V16, Utc::now());
+        let (first, none) = registry.register(&id, OcppVersion::V16, Utc::now(), queue());
         assert!(none.is_none());
-        let (second, replaced) = registry.register(&id, OcppVersion::V201, Utc::now());
+        let (second, replaced) = registry.register(&id, OcppVersion::V201, Utc::now(), queue());
         assert_eq!(replaced.unwrap().connection_id, first.connection_id);
         assert!(!registry.unregister(&id, first.connection_id));
         assert_eq!(registry.get(&id).unwrap().version, OcppVersion::V201);
@@ -181,7 +192,7 @@ mod tests {
     fn the_first_close_reason_sticks() {
         let registry = Registry::default();
         let id = StationId::parse("CP1").unwrap();
-        let (handle, _) = registry.register(&id, OcppVersion::V16, Utc::now());
+        let (handle, _) = registry.register(&id, OcppVersion::V16, Utc::now(), queue());
         handle.close(CloseReason::Replaced);
         handle.close(CloseReason::Shutdown);
         assert_eq!(handle.close_reason(), Some(CloseReason::Replaced));

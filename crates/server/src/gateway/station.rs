@@ -12,19 +12,21 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use serde_json::{Value, json};
 use zaryad_adapter::Repair;
+use zaryad_adapter::configuration::{native_key, report_part};
 use zaryad_model::{
-    AuthorizationInfo, BootInfo, ChargerMessage, ChargingState, Connector, ConnectorStatus,
-    DataTransferStatus, DomainEvent, EventType, MeterSample, ReadingContext, Registration, Reply,
-    Session, SessionState, Station, StationId, StatusReport, Timestamp, TransactionEventKind,
-    TransactionReport,
+    AuthorizationInfo, BootInfo, ChargerMessage, ChargingState, Command, ConfigurationEntry,
+    Connector, ConnectorStatus, DataTransferStatus, DomainEvent, EventType, MeterSample,
+    ReadingContext, Registration, Reply, Session, SessionState, Station, StationId, StatusReport,
+    Timestamp, TransactionEventKind, TransactionReport,
 };
 use zaryad_store::{SessionFilter, StoreError, WriteBatch, WriteOp};
 use zaryad_wire::{ErrorCode, OcppVersion};
 
+use super::commands::{Completion, Origin};
 use crate::config::{UnknownStationPolicy, UnknownTokenPolicy};
 use crate::metrics;
 use crate::state::Shared;
-use crate::views::SessionView;
+use crate::views::{SessionView, command_event};
 
 /// How often a running session may emit `session.updated` without a change of charging state.
 const SESSION_UPDATE_EVENT_INTERVAL: Duration = Duration::from_secs(60);
@@ -35,6 +37,17 @@ pub struct CallOutcome {
     pub result: Result<Value, (ErrorCode, String)>,
     /// Repairs the adapter applied to the CALL.
     pub repairs: Vec<Repair>,
+    /// The registration answered, when the CALL was a BootNotification.
+    pub booted: Option<Registration>,
+}
+
+/// An accepted remote start waiting for the transaction it asked for.
+#[derive(Debug, Clone)]
+struct RemoteStartLink {
+    remote_start_id: i64,
+    id_token: String,
+    evse_id: Option<u32>,
+    until: Instant,
 }
 
 /// Changes computed from one message, applied in memory only after they are committed.
@@ -84,6 +97,10 @@ pub struct StationContext {
     connectors: HashMap<(u32, u32), Connector>,
     active: Vec<Session>,
     last_update_event: HashMap<String, Instant>,
+    /// Accepted remote starts whose transaction has not begun yet.
+    remote_starts: Vec<RemoteStartLink>,
+    /// The 2.0.1 report request whose NotifyReport holds the whole configuration.
+    full_report_request: Option<i64>,
 }
 
 impl StationContext {
@@ -131,6 +148,8 @@ impl StationContext {
             connectors,
             active,
             last_update_event: HashMap::new(),
+            remote_starts: Vec::new(),
+            full_report_request: None,
         };
         let mut changes = Changes::default();
         changes.batch.push(WriteOp::UpsertStation(station.clone()));
@@ -139,6 +158,11 @@ impl StationContext {
         changes.event(context.event(EventType::StationConnected, None, data, now));
         context.commit(changes).await?;
         Ok(context)
+    }
+
+    /// The station's vendor, as its last boot said (for metric labels).
+    pub fn vendor(&self) -> Option<&str> {
+        self.station.vendor.as_deref()
     }
 
     /// Records the end of the connection.
@@ -163,6 +187,7 @@ impl StationContext {
                 return CallOutcome {
                     result: Err((error.code, error.description)),
                     repairs: Vec::new(),
+                    booted: None,
                 };
             }
         };
@@ -179,10 +204,17 @@ impl StationContext {
                     "the station is not accepted by this CSMS".to_owned(),
                 )),
                 repairs,
+                booted: None,
             };
         }
+        let mut booted = None;
         let result = match self.apply(decoded.message, received_at).await {
-            Ok(reply) => Ok(zaryad_adapter::encode_reply(self.version, action, &reply)),
+            Ok(reply) => {
+                if let Reply::Boot { registration, .. } = &reply {
+                    booted = Some(*registration);
+                }
+                Ok(zaryad_adapter::encode_reply(self.version, action, &reply))
+            }
             Err(error) => {
                 tracing::error!(station = %self.station_id, action, %error, "message not stored; the charger will retry");
                 Err((
@@ -191,7 +223,11 @@ impl StationContext {
                 ))
             }
         };
-        CallOutcome { result, repairs }
+        CallOutcome {
+            result,
+            repairs,
+            booted,
+        }
     }
 
     async fn apply(
@@ -228,7 +264,134 @@ impl StationContext {
                     data: None,
                 })
             }
-            ChargerMessage::Notification { .. } => Ok(Reply::Empty),
+            ChargerMessage::Notification { action, payload } => {
+                if action == "NotifyReport" {
+                    self.report(&payload, now).await?;
+                }
+                Ok(Reply::Empty)
+            }
+        }
+    }
+
+    /// Keeps the variables a 2.0.1 NotifyReport carries; the first part of a full report
+    /// replaces what was known.
+    async fn report(&mut self, payload: &Value, now: Timestamp) -> Result<(), StoreError> {
+        let Some(part) = report_part(payload) else {
+            return Ok(());
+        };
+        let replace = part.seq_no == 0 && self.full_report_request == Some(part.request_id);
+        if !part.tbc && self.full_report_request == Some(part.request_id) {
+            self.full_report_request = None;
+        }
+        let mut changes = Changes::default();
+        self.configuration(&mut changes, part.entries, replace, now);
+        self.commit(changes).await
+    }
+
+    fn configuration(
+        &self,
+        changes: &mut Changes,
+        entries: Vec<ConfigurationEntry>,
+        replace: bool,
+        now: Timestamp,
+    ) {
+        if entries.is_empty() && !replace {
+            return;
+        }
+        changes.batch.push(WriteOp::StoreConfiguration {
+            station_id: self.station_id.clone(),
+            entries,
+            replace,
+            at: now,
+        });
+    }
+
+    /// Records what a CSMS-initiated CALL changed: configuration it read or set, a remote
+    /// start to link, and for operator commands the `command.completed` event, in one commit.
+    pub async fn command_completed(
+        &mut self,
+        completion: &Completion<'_>,
+    ) -> Result<(), StoreError> {
+        let now = Utc::now();
+        let mut changes = Changes::default();
+        if let Ok(outcome) = completion.result {
+            let accepted = matches!(outcome.status.as_str(), "Accepted" | "RebootRequired");
+            match completion.command {
+                Command::GetConfiguration { keys, request_id } => {
+                    if keys.is_empty() && self.version == OcppVersion::V201 {
+                        if accepted {
+                            self.full_report_request = Some(i64::from(*request_id));
+                        }
+                    } else {
+                        let replace = keys.is_empty();
+                        let entries = outcome.configuration.clone();
+                        self.configuration(&mut changes, entries, replace, now);
+                    }
+                }
+                Command::SetConfiguration { key, value } if accepted => {
+                    if let Ok(key) = native_key(self.version, key) {
+                        let entry = ConfigurationEntry {
+                            key,
+                            value: Some(value.clone()),
+                            readonly: None,
+                        };
+                        self.configuration(&mut changes, vec![entry], false, now);
+                    }
+                }
+                Command::StartSession {
+                    id_token,
+                    evse_id,
+                    connector_id,
+                    remote_start_id,
+                    ..
+                } if accepted => {
+                    let window = self.shared.config.commands.remote_start_link_secs;
+                    self.remote_starts
+                        .retain(|link| link.until > Instant::now());
+                    self.remote_starts.push(RemoteStartLink {
+                        remote_start_id: i64::from(*remote_start_id),
+                        id_token: id_token.clone(),
+                        evse_id: evse_id.or(*connector_id).filter(|id| *id > 0),
+                        until: Instant::now() + Duration::from_secs(window),
+                    });
+                }
+                _ => {}
+            }
+        }
+        if completion.origin == Origin::Api {
+            let data = command_event(completion);
+            changes.event(self.event(EventType::CommandCompleted, None, data, now));
+        }
+        self.commit(changes).await
+    }
+
+    /// Links a starting transaction to the remote start that asked for it: 2.0.1 names its
+    /// `remoteStartId`; 1.6 cannot, so the first start with the same token (and EVSE, when
+    /// the command named one) within the link window is taken to be it.
+    fn link_remote_start(&mut self, report: &mut TransactionReport) {
+        let now = Instant::now();
+        self.remote_starts.retain(|link| link.until > now);
+        let position = match report.remote_start_id {
+            Some(id) => self
+                .remote_starts
+                .iter()
+                .position(|link| link.remote_start_id == id),
+            None if report.kind == TransactionEventKind::Started => {
+                let Some(token) = report.id_token.as_deref() else {
+                    return;
+                };
+                self.remote_starts.iter().position(|link| {
+                    link.id_token.eq_ignore_ascii_case(token)
+                        && link
+                            .evse_id
+                            .is_none_or(|evse_id| report.evse_id == Some(evse_id))
+                })
+            }
+            None => None,
+        };
+        if let Some(position) = position {
+            let link = self.remote_starts.remove(position);
+            report.remote_start_id = Some(link.remote_start_id);
         }
     }
 
@@ -321,9 +484,10 @@ impl StationContext {
 
     async fn transaction(
         &mut self,
-        report: TransactionReport,
+        mut report: TransactionReport,
         now: Timestamp,
     ) -> Result<Reply, StoreError> {
+        self.link_remote_start(&mut report);
         let authorization = match (&report.id_token, &report.id_token_type) {
             (Some(token), _) => Some(self.authorize(token, now).await?),
             // A 2.0.1 `NoAuthorization` token: the charger asks nobody, and the answer says so.
