@@ -1052,3 +1052,62 @@ async fn a_station_that_ignores_the_boot_configuration_keeps_working() {
     charger.close().await;
     server.shutdown().await;
 }
+
+/// The committed OpenAPI document and the router agree: every documented operation exists
+/// (answers something other than the router's 404 or a 405).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_documented_operation_is_routed() {
+    let server = TestServer::start().await;
+    let (_, _, text) = server
+        .get_text_unauthenticated("/api/v1/openapi.json")
+        .await;
+    let document: Value = serde_json::from_str(&text).unwrap();
+    let paths = document["paths"].as_object().unwrap();
+    for path in [
+        "/api/v1/stations/{id}/configuration",
+        "/api/v1/tokens",
+        "/api/v1/tokens/{id}",
+    ] {
+        assert!(paths.contains_key(path), "{path} is not documented");
+    }
+    for name in zaryad_model::Command::NAMES {
+        let path = format!("/api/v1/stations/{{id}}/commands/{name}");
+        let operation = &paths[&path]["post"];
+        assert!(operation.is_object(), "{path} is not documented");
+        for status in ["200", "409", "502", "504"] {
+            assert!(
+                operation["responses"][status].is_object(),
+                "{path}: no {status}"
+            );
+        }
+        assert!(
+            operation["requestBody"]["content"]["application/json"]["schema"]["$ref"].is_string(),
+            "{path}: no body schema"
+        );
+    }
+    for (path, item) in paths {
+        let concrete = path
+            .replace("{id}", "OPENAPI-PROBE")
+            .replace("{token}", "OPENAPI-PROBE");
+        for method in ["get", "put", "post", "delete"] {
+            if item.get(method).is_none() {
+                continue;
+            }
+            let method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+            let (status, body) = server
+                .request(
+                    method.clone(),
+                    &concrete,
+                    Some(&format!("Bearer {}", server.token)),
+                    None,
+                )
+                .await;
+            assert_ne!(status, 405, "{method} {path} is documented but not routed");
+            assert!(
+                !(status == 404 && body["error"]["message"] == "no such endpoint"),
+                "{method} {path} is documented but not routed"
+            );
+        }
+    }
+    server.shutdown().await;
+}

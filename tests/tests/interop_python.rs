@@ -9,8 +9,8 @@ use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
-use serde_json::Value;
-use zaryad_e2e::{TestServer, assert_num, timestamp};
+use serde_json::{Value, json};
+use zaryad_e2e::{TestServer, assert_num, timestamp, wait_until};
 
 /// The Python to run the scripts with, or `None` when the test should be skipped.
 fn python() -> Option<String> {
@@ -36,16 +36,24 @@ fn script(name: &str) -> PathBuf {
 
 /// Runs a charger script against `url`; returns its JSON summary.
 async fn run_script(python: &str, name: &str, url: &str, token: &str) -> Value {
-    let child = tokio::process::Command::new(python)
+    summary_of(name, spawn_script(python, name, &[url, token])).await
+}
+
+/// Starts a charger script with `args`; [`summary_of`] collects its result.
+fn spawn_script(python: &str, name: &str, args: &[&str]) -> tokio::process::Child {
+    tokio::process::Command::new(python)
         .arg(script(name))
-        .arg(url)
-        .arg(token)
+        .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
-        .unwrap_or_else(|error| panic!("starting {python} {name} failed: {error}"));
+        .unwrap_or_else(|error| panic!("starting {python} {name} failed: {error}"))
+}
+
+/// Waits for a charger script to finish successfully; returns its JSON summary.
+async fn summary_of(name: &str, child: tokio::process::Child) -> Value {
     let output = tokio::time::timeout(Duration::from_secs(90), child.wait_with_output())
         .await
         .unwrap_or_else(|_| panic!("{name} did not finish within 90 s"))
@@ -169,4 +177,167 @@ async fn the_python_ocpp_201_charger_runs_a_session() {
     assert_num(&session, "power_w", 22000.0);
     assert_num(&session, "soc_percent", 71.0);
     server.shutdown().await;
+}
+
+/// Sends every command to the Python charger of `version`, which validates each CALL against
+/// the official schemas (an invalid one would come back as a CALLERROR, here a 502).
+async fn commands_reach_the_python_charger(version: &str, station: &str, expected: &[&str]) {
+    let Some(python) = python() else { return };
+    let server = TestServer::start().await;
+    server.provision_token("PYREMOTE").await;
+    let child = spawn_script(
+        &python,
+        "command_responder.py",
+        &[&server.ws_url(station), version],
+    );
+    wait_until("the Python charger booted", || async {
+        let (status, body) = server.get(&format!("/api/v1/stations/{station}")).await;
+        status == 200 && body["connected"] == true && body["vendor"] == "PyOCPP"
+    })
+    .await;
+    let command = async |name: &str, body: Value| -> Value {
+        let (status, answer) = server.command(station, name, body).await;
+        assert_eq!(status, 200, "{version} {name}: {answer}");
+        answer
+    };
+    let started = command(
+        "start-session",
+        json!({"id_token": "PYREMOTE", "evse_id": 1}),
+    )
+    .await;
+    assert_eq!(started["status"], "Accepted", "{started}");
+    let remote_start_id = started["remote_start_id"].as_i64().unwrap();
+    wait_until("the remote start became a session", || async {
+        server
+            .sessions_of(station)
+            .await
+            .first()
+            .map(|s| s["state"].clone())
+            == Some(json!("active"))
+    })
+    .await;
+    let session = server.only_session_of(station).await;
+    assert_eq!(
+        session["remote_start_id"].as_i64(),
+        Some(remote_start_id),
+        "{session:#}"
+    );
+    let stopped = command("stop-session", json!({"session_id": session["id"]})).await;
+    assert_eq!(stopped["status"], "Accepted", "{stopped}");
+    wait_until("the remote stop ended the session", || async {
+        server.sessions_of(station).await[0]["state"] == "completed"
+    })
+    .await;
+    for (name, body, status) in [
+        ("reset", json!({"kind": "soft"}), "Accepted"),
+        ("reset", json!({"kind": "hard"}), "Accepted"),
+        (
+            "unlock",
+            json!({"evse_id": 1, "connector_id": 1}),
+            "Unlocked",
+        ),
+        (
+            "change-availability",
+            json!({"operative": false}),
+            "Accepted",
+        ),
+        (
+            "change-availability",
+            json!({"operative": true, "evse_id": 1}),
+            "Accepted",
+        ),
+        (
+            "trigger",
+            json!({"message": "StatusNotification", "evse_id": 1}),
+            "Accepted",
+        ),
+        (
+            "trigger",
+            json!({"message": "MeterValues", "evse_id": 1}),
+            "Accepted",
+        ),
+        ("trigger", json!({"message": "Heartbeat"}), "Accepted"),
+        (
+            "get-configuration",
+            json!({"keys": ["HeartbeatInterval"]}),
+            "Accepted",
+        ),
+        ("get-configuration", json!({}), "Accepted"),
+        (
+            "set-configuration",
+            json!({"key": "HeartbeatInterval", "value": "120"}),
+            "Accepted",
+        ),
+        ("clear-cache", json!({}), "Accepted"),
+        (
+            "data-transfer",
+            json!({"vendor_id": "com.example", "data": {"a": 1}}),
+            "Accepted",
+        ),
+        (
+            "data-transfer",
+            json!({"vendor_id": "com.example", "message_id": "stop"}),
+            "Accepted",
+        ),
+    ] {
+        let answer = command(name, body).await;
+        assert_eq!(answer["status"], status, "{version} {name}: {answer}");
+    }
+    let summary = summary_of("command_responder.py", child).await;
+    assert_eq!(summary["received"], json!(expected), "{summary}");
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_python_ocpp_16_charger_answers_every_command() {
+    commands_reach_the_python_charger(
+        "1.6",
+        "PY-CMD-16",
+        &[
+            "RemoteStartTransaction",
+            "RemoteStopTransaction",
+            "Reset",
+            "Reset",
+            "UnlockConnector",
+            "ChangeAvailability",
+            "ChangeAvailability",
+            "TriggerMessage",
+            "TriggerMessage",
+            "TriggerMessage",
+            "GetConfiguration",
+            "GetConfiguration",
+            "ChangeConfiguration",
+            "ClearCache",
+            "DataTransfer",
+            "DataTransfer",
+        ],
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_python_ocpp_201_charger_answers_every_command() {
+    commands_reach_the_python_charger(
+        "2.0.1",
+        "PY-CMD-201",
+        &[
+            "RequestStartTransaction",
+            "RequestStopTransaction",
+            "Reset",
+            "Reset",
+            "UnlockConnector",
+            "ChangeAvailability",
+            "ChangeAvailability",
+            "TriggerMessage",
+            "TriggerMessage",
+            "TriggerMessage",
+            "GetVariables",
+            "GetBaseReport",
+            "SetVariables",
+            "ClearCache",
+            "DataTransfer",
+            "DataTransfer",
+        ],
+    )
+    .await;
 }
