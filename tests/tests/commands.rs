@@ -1111,3 +1111,38 @@ async fn every_documented_operation_is_routed() {
     }
     server.shutdown().await;
 }
+
+/// Not a check but a measurement: sequential command round trips through the API, the router,
+/// a loopback WebSocket and a charger in responder mode. `cargo test -p zaryad-e2e --release
+/// --test commands -- --ignored --nocapture command_round_trip_latency`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement, run by hand"]
+async fn command_round_trip_latency() {
+    let server = TestServer::start().await;
+    let charger = booted_201(&server, "CP-LATENCY").await;
+    let responder = charger.respond_with(|_| Ok(json!({"status": "Accepted"})));
+    let rounds = 1000;
+    let mut api_ms = Vec::with_capacity(rounds);
+    let mut station_ms = Vec::with_capacity(rounds);
+    for _ in 0..rounds {
+        let started = std::time::Instant::now();
+        let (status, body) = server.command("CP-LATENCY", "clear-cache", json!({})).await;
+        api_ms.push(started.elapsed().as_secs_f64() * 1000.0);
+        assert_eq!(status, 200, "{body}");
+        station_ms.push(body["latency_ms"].as_f64().unwrap());
+    }
+    let (_, calls) = responder.stop().await;
+    assert_eq!(calls.len(), rounds);
+    let percentile = |values: &mut Vec<f64>, p: f64| {
+        values.sort_by(f64::total_cmp);
+        values[((values.len() - 1) as f64 * p).round() as usize]
+    };
+    println!(
+        "{rounds} commands: API round trip p50 {:.2} ms, p99 {:.2} ms; CALL to answer p50 {:.2} ms, p99 {:.2} ms",
+        percentile(&mut api_ms, 0.5),
+        percentile(&mut api_ms, 0.99),
+        percentile(&mut station_ms, 0.5),
+        percentile(&mut station_ms, 0.99),
+    );
+    server.shutdown().await;
+}

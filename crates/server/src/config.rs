@@ -391,7 +391,7 @@ impl Config {
         for (name, _) in vars {
             if let Some(rest) = name.strip_prefix(ENV_PREFIX) {
                 let key = rest.to_ascii_lowercase().replace("__", ".");
-                if !known.contains(&key) {
+                if !is_known_key(&known, &key) {
                     warnings.push(format!(
                         "environment variable {name} matches no configuration key and is ignored"
                     ));
@@ -406,13 +406,26 @@ impl Config {
                         // Unknown variables were reported above; dropping them keeps deny_unknown_fields
                         // for files, where a typo is more likely a mistake worth failing on.
                         let key = key.as_str().to_ascii_lowercase();
-                        known.contains(&key).then(|| key.into())
+                        is_known_key(&known, &key).then(|| key.into())
                     }),
             )
             .extract()
             .map_err(Box::new)?;
         Ok((config, warnings))
     }
+}
+
+/// Tables whose entries are named by the operator (`commands.timeouts.reset`).
+const OPEN_TABLES: &[&str] = &["commands.timeouts"];
+
+/// True for a key of the configuration or an entry of one of its open tables.
+fn is_known_key(known: &[String], key: &str) -> bool {
+    known.iter().any(|known| known == key)
+        || OPEN_TABLES.iter().any(|table| {
+            key.strip_prefix(table)
+                .and_then(|rest| rest.strip_prefix('.'))
+                .is_some_and(|entry| !entry.is_empty())
+        })
 }
 
 /// Every dotted key of the configuration (`ocpp.listen`, …).
@@ -500,6 +513,51 @@ mod tests {
         );
         config.database.frame_retention_days = 0;
         assert_eq!(config.database.store_options().frame_retention, None);
+    }
+
+    #[test]
+    fn command_timeouts_default_and_override_per_command() {
+        let config: Config = Figment::from(Serialized::defaults(Config::default()))
+            .merge(Toml::string(
+                "[commands]\ntimeout_secs = 20\ntimeouts = { reset = 90 }\n",
+            ))
+            .extract()
+            .unwrap();
+        assert_eq!(
+            config.commands.timeout("clear-cache"),
+            Duration::from_secs(20)
+        );
+        assert_eq!(config.commands.timeout("reset"), Duration::from_secs(90));
+        assert_eq!(
+            CommandsConfig::default().timeout("reset"),
+            Duration::from_secs(30)
+        );
+        // Per-command timeouts may come from the environment too.
+        let (_, warnings) = load_with(&[
+            ("ZARYAD_COMMANDS__TIMEOUTS__RESET", "90"),
+            ("ZARYAD_COMMANDS__TIMEOUTS__", "1"),
+        ])
+        .unwrap();
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+    }
+
+    #[test]
+    fn boot_settings_follow_the_configuration() {
+        let mut ocpp = OcppConfig::default();
+        assert_eq!(
+            ocpp.boot_settings(),
+            vec![
+                ("HeartbeatInterval", "300".to_owned()),
+                ("MeterValueSampleInterval", "60".to_owned()),
+                (
+                    "MeterValuesSampledData",
+                    "Energy.Active.Import.Register,Power.Active.Import".to_owned()
+                ),
+            ]
+        );
+        ocpp.meter_value_sample_interval_secs = 0;
+        ocpp.meter_values_sampled_data = " ".into();
+        assert_eq!(ocpp.boot_settings().len(), 1);
     }
 
     #[test]

@@ -95,6 +95,18 @@ pub fn commit_latency(elapsed: Duration) {
     metrics::histogram!("zaryad_commit_latency_seconds").record(elapsed.as_secs_f64());
 }
 
+/// An operator's command was refused before a CALL was sent (not connected, queue full, not
+/// expressible in the station's version).
+pub fn command_refused(command: &'static str, outcome: &'static str) {
+    metrics::counter!(
+        "zaryad_commands_total",
+        "command" => command,
+        "origin" => "api",
+        "outcome" => outcome
+    )
+    .increment(1);
+}
+
 /// A CSMS-initiated CALL ended: answered, refused with a CALLERROR, timed out or cut off.
 ///
 /// `origin` is `api` for operator commands and `boot` for the boot-time configuration.

@@ -16,6 +16,7 @@ use tokio::sync::{mpsc, oneshot};
 use zaryad_adapter::{CommandError, OutboundCall};
 use zaryad_model::{Command, CommandOutcome, StationId};
 
+use crate::metrics;
 use crate::state::Shared;
 
 /// A command on its way to a connection task.
@@ -162,6 +163,30 @@ pub async fn dispatch(
     station_id: &StationId,
     command: Command,
 ) -> Result<CommandAnswer, CommandFailure> {
+    let name = command.name();
+    let (answer, bound) = enqueue(shared, station_id, command).inspect_err(|failure| {
+        metrics::command_refused(name, failure.outcome());
+    })?;
+    match tokio::time::timeout(bound, answer).await {
+        Ok(Ok(result)) => result,
+        Ok(Err(_)) => Err(CommandFailure::NotConnected),
+        Err(_) => Err(CommandFailure::Timeout {
+            action: "(queued)",
+            after: bound,
+        }),
+    }
+}
+
+/// Where the answer to a queued command arrives.
+type Answer = oneshot::Receiver<Result<CommandAnswer, CommandFailure>>;
+
+/// Encodes `command` for the station's connection and queues it; returns where its answer
+/// arrives and how long to wait for it at most.
+fn enqueue(
+    shared: &Shared,
+    station_id: &StationId,
+    command: Command,
+) -> Result<(Answer, Duration), CommandFailure> {
     let handle = shared
         .registry
         .get(station_id)
@@ -188,14 +213,7 @@ pub async fn dispatch(
     // queued command ahead may use its whole timeout.
     let queued = u32::try_from(config.queue_capacity.saturating_add(2)).unwrap_or(u32::MAX);
     let bound = timeout.saturating_mul(queued) + Duration::from_secs(5);
-    match tokio::time::timeout(bound, answer).await {
-        Ok(Ok(result)) => result,
-        Ok(Err(_)) => Err(CommandFailure::NotConnected),
-        Err(_) => Err(CommandFailure::Timeout {
-            action: "(queued)",
-            after: bound,
-        }),
-    }
+    Ok((answer, bound))
 }
 
 /// A new message id for a CSMS-initiated CALL: decimal digits, unique across connections and

@@ -217,8 +217,8 @@ impl Connection {
                     }
                 },
                 request = self.queue.recv(), if commands_open => {
-                    // The sender lives in the registry until this task ends, so `None` is not
-                    // expected; there is nothing to send either way.
+                    // This task's own handle holds a sender until it ends, so `None` does not
+                    // happen; there would be nothing to send either way.
                     if let Some(request) = request
                         && !self.start_api(context, request).await
                     {
