@@ -1,25 +1,26 @@
-//! `zaryad-sim`: simulated chargers against a CSMS.
-//!
-//! `idle` connects many chargers that boot, report their connectors and then stay connected,
-//! answering pings; it prints a JSON summary, including the server's resident memory when
-//! given its process id, which is how memory per connection is measured.
+//! `zaryad-sim`: the command line over the `zaryad_sim` library.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::time::{Duration, Instant};
+use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::{Context, bail};
-use clap::{Parser, Subcommand};
-use futures_util::{SinkExt, StreamExt};
-use serde_json::{Value, json};
-use tokio::net::TcpSocket;
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::http::HeaderValue;
-use zaryad_wire::{Frame, OcppVersion};
+use clap::{Args, Parser, Subcommand};
+use zaryad_sim::replay::{ReplayStep, parse_trace, trace_version};
+use zaryad_sim::run::{HoldConfig, RunConfig};
+use zaryad_sim::{ConnectOptions, CycleShape, DialectMix, FleetConfig, Load, Summary, Timers};
+use zaryad_wire::OcppVersion;
 
-/// Simulated OCPP chargers for tests, benchmarks and reproducing field problems.
+/// Simulated OCPP chargers: load generator for benchmarks, and a tool to reproduce field
+/// problems against any CSMS.
+///
+/// Every mode connects chargers to BASE_URL/STATION_ID (station ids PREFIX-00001, …), speaking
+/// OCPP 1.6 and 2.0.1 in the chosen mix, in dialects modelled on real chargers:
+/// `clean` (spec-exact), `china` (offset-less timestamps, numbers as strings, pipelined
+/// StatusNotification + StartTransaction), `korea` (DataTransfer vendor data, membership
+/// cards). Chargers answer the CSMS's CALLs with an accepting CALLRESULT. Modes that measure
+/// print a JSON summary on stdout (progress goes to stderr) and exit non-zero on any error.
 #[derive(Debug, Parser)]
-#[command(name = "zaryad-sim", version, about)]
+#[command(name = "zaryad-sim", version, about, long_about)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -27,210 +28,419 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Connect many chargers that boot and then stay idle; report connect times and memory.
+    /// Connect chargers that boot, report Available and then stay idle; reports connect times
+    /// and, with --server-pid, the server's memory per idle connection.
     Idle(IdleArgs),
+    /// Drive chargers with realistic timers (heartbeat, meter values, sessions, status
+    /// changes), or at a fixed offered rate with --rate; latency counts from each CALL's
+    /// scheduled time (open loop), so a slow server cannot hide its queueing.
+    Run(RunArgs),
+    /// Every charger sends its next CALL as soon as the previous one is answered (sessions,
+    /// meter values, status): measures the most CALL/s the server sustains.
+    Saturate(SaturateArgs),
+    /// Reconnect storm: connect N chargers at once and measure until all are booted with
+    /// status reported; with --await-restart, stay connected, ride out a server restart and
+    /// measure how long re-admitting every charger takes, counting failures.
+    Storm(StormArgs),
+    /// Send the charger-to-CSMS frames of a JSON-lines trace (records like
+    /// shared/quirks/frames.jsonl, or bare OCPP-J arrays) from one charger, in order, and
+    /// print what the CSMS answers to each.
+    ReplayFrames(ReplayArgs),
 }
 
-#[derive(Debug, clap::Args)]
-struct IdleArgs {
-    /// Base URL; the station id is appended (`ws://127.0.0.1:9000/ocpp`).
+#[derive(Debug, Clone, Args)]
+struct Common {
+    /// Base URL; the station id is appended as the last path segment.
     #[arg(long, default_value = "ws://127.0.0.1:9000/ocpp")]
     url: String,
     /// How many chargers.
-    #[arg(long, default_value_t = 1000)]
+    #[arg(long, default_value_t = 100)]
     count: usize,
-    /// OCPP version: 1.6 or 2.0.1.
-    #[arg(long, default_value = "1.6")]
-    ocpp: String,
+    /// Share of OCPP 2.0.1 chargers, percent; the rest speak 1.6.
+    #[arg(long, default_value_t = 30)]
+    v201_percent: u32,
+    /// Dialects of the 1.6 chargers with weights (clean, china, korea).
+    #[arg(long, default_value = "clean=50,china=25,korea=25")]
+    dialects: DialectMix,
     /// Station ids are PREFIX-00001, PREFIX-00002, …
     #[arg(long, default_value = "SIM")]
     prefix: String,
-    /// How many connections are opened at once.
-    #[arg(long, default_value_t = 200)]
+    /// Spread connections over this many source addresses 127.0.0.1, 127.0.0.2, … when the
+    /// server is on loopback: each has its own ~28,000 ephemeral ports (0: let the OS choose).
+    #[arg(long, default_value_t = 8)]
+    source_addresses: u8,
+    /// HTTP Basic password of every charger (security profile 1, user = station id).
+    #[arg(long, env = "ZARYAD_SIM_PASSWORD", hide_env_values = true)]
+    password: Option<String>,
+    /// Leave out the Sec-WebSocket-Protocol header, as some field chargers do.
+    #[arg(long)]
+    omit_subprotocol: bool,
+    /// Most connects + boots in progress at once.
+    #[arg(long, default_value_t = 500)]
     concurrency: usize,
-    /// How long to hold the connections after all are up, seconds.
+    /// How long a CALL may wait for its answer, seconds.
+    #[arg(long, default_value_t = 30)]
+    call_timeout_secs: u64,
+    /// Also write the JSON summary to this file.
+    #[arg(long)]
+    summary: Option<PathBuf>,
+}
+
+impl Common {
+    fn connect(&self) -> ConnectOptions {
+        ConnectOptions {
+            url: self.url.clone(),
+            source_addresses: self.source_addresses,
+            password: self.password.clone(),
+            omit_subprotocol: self.omit_subprotocol,
+            concurrency: self.concurrency,
+            call_timeout: Duration::from_secs(self.call_timeout_secs.max(1)),
+        }
+    }
+
+    fn fleet(&self) -> FleetConfig {
+        FleetConfig {
+            count: self.count,
+            prefix: self.prefix.clone(),
+            v201_percent: self.v201_percent,
+            dialects: self.dialects.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+struct IdleArgs {
+    #[command(flatten)]
+    common: Common,
+    /// How long to hold the connections once all are up, seconds (the server settles, then
+    /// its memory is read).
     #[arg(long, default_value_t = 5)]
     hold_secs: u64,
-    /// The server's process id: its RSS is reported before and after connecting.
+    /// The server's process id: its RSS is read before connecting and after holding.
     #[arg(long)]
     server_pid: Option<u32>,
-    /// Spread connections over this many source addresses 127.0.0.1, 127.0.0.2, … (each
-    /// address has its own ~28,000 ephemeral ports).
-    #[arg(long, default_value_t = 1)]
-    source_addresses: u8,
+    /// How long a charger keeps retrying to connect and boot, seconds.
+    #[arg(long, default_value_t = 30)]
+    admit_timeout_secs: u64,
+}
+
+#[derive(Debug, Args)]
+struct CycleArgs {
+    /// Meter values per session (fixed rate and saturation).
+    #[arg(long, default_value_t = 10)]
+    meter_values_per_session: u32,
+    /// Heartbeats between sessions (fixed rate and saturation).
+    #[arg(long, default_value_t = 2)]
+    heartbeats_per_cycle: u32,
+}
+
+#[derive(Debug, Args)]
+struct RunArgs {
+    #[command(flatten)]
+    common: Common,
+    #[command(flatten)]
+    cycle: CycleArgs,
+    /// Fixed offered rate of the whole fleet, CALL/s, open loop (instead of the timers): a
+    /// realistic mix of status, Authorize, transaction start/stop, meter values, heartbeats.
+    #[arg(long)]
+    rate: Option<f64>,
+    /// How long to run once every charger has booted, seconds.
+    #[arg(long, default_value_t = 60)]
+    duration_secs: u64,
+    /// Heartbeat interval, seconds (timers).
+    #[arg(long, default_value_t = 60)]
+    heartbeat_secs: u64,
+    /// Meter value interval during a session, seconds (timers).
+    #[arg(long, default_value_t = 15)]
+    meter_secs: u64,
+    /// Length of a charging session, seconds (timers).
+    #[arg(long, default_value_t = 120)]
+    session_secs: u64,
+    /// Mean idle time between sessions, seconds (timers).
+    #[arg(long, default_value_t = 60)]
+    idle_secs: u64,
+    /// Write every acknowledged stop (station, transaction id, meter start/stop Wh, time of
+    /// the acknowledgement) as a JSON line here, for durability checks.
+    #[arg(long)]
+    ledger: Option<PathBuf>,
+    /// How long to wait for outstanding answers at the end, seconds.
+    #[arg(long, default_value_t = 10)]
+    drain_secs: u64,
+    /// The server's process id: its RSS is reported.
+    #[arg(long)]
+    server_pid: Option<u32>,
+}
+
+#[derive(Debug, Args)]
+struct SaturateArgs {
+    #[command(flatten)]
+    common: Common,
+    #[command(flatten)]
+    cycle: CycleArgs,
+    /// How long to saturate once every charger has booted, seconds.
+    #[arg(long, default_value_t = 30)]
+    duration_secs: u64,
+    /// Ledger of acknowledged stops (see `run --ledger`).
+    #[arg(long)]
+    ledger: Option<PathBuf>,
+    /// How long to wait for outstanding answers at the end, seconds.
+    #[arg(long, default_value_t = 10)]
+    drain_secs: u64,
+}
+
+#[derive(Debug, Args)]
+struct StormArgs {
+    #[command(flatten)]
+    common: Common,
+    /// Stay connected until the server drops every connection (a restart), then reconnect
+    /// and measure re-admission.
+    #[arg(long)]
+    await_restart: bool,
+    /// How long to wait for the restart to begin, seconds.
+    #[arg(long, default_value_t = 300)]
+    restart_wait_secs: u64,
+    /// How long a charger keeps trying to be re-admitted after the drop, seconds.
+    #[arg(long, default_value_t = 120)]
+    readmit_timeout_secs: u64,
+    /// How long a charger keeps trying its first admission, seconds.
+    #[arg(long, default_value_t = 120)]
+    admit_timeout_secs: u64,
+    /// Pause between a charger's attempts, milliseconds (±50 % jitter).
+    #[arg(long, default_value_t = 250)]
+    retry_ms: u64,
+    /// Once all are up: hold this long before reading the server's memory, seconds.
+    #[arg(long, default_value_t = 3)]
+    hold_secs: u64,
+    /// The server's process id: its RSS per idle connection is reported.
+    #[arg(long)]
+    server_pid: Option<u32>,
+    /// Written once every charger is up: the signal for a script to restart the server.
+    #[arg(long)]
+    ready_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+struct ReplayArgs {
+    /// The trace: JSON lines of frames.jsonl-style records or bare OCPP-J arrays.
+    file: PathBuf,
+    /// Base URL; the station id is appended.
+    #[arg(long, default_value = "ws://127.0.0.1:9000/ocpp")]
+    url: String,
+    /// The station id to connect as.
+    #[arg(long, default_value = "REPLAY-1")]
+    station: String,
+    /// OCPP version to speak; only the trace's frames of this version are sent (default: the
+    /// version of the trace's first charger frame).
+    #[arg(long)]
+    ocpp: Option<String>,
+    /// Send only the records with these ids (comma-separated), e.g. R02-a,R02-b.
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<String>,
+    /// Send a clean BootNotification first (a station must be accepted before most CALLs).
+    #[arg(long)]
+    boot: bool,
+    /// HTTP Basic password (user = station id).
+    #[arg(long, env = "ZARYAD_SIM_PASSWORD", hide_env_values = true)]
+    password: Option<String>,
+    /// Leave out the Sec-WebSocket-Protocol header.
+    #[arg(long)]
+    omit_subprotocol: bool,
+    /// How long to wait for each answer, seconds.
+    #[arg(long, default_value_t = 10)]
+    timeout_secs: u64,
+    /// After a frame that expects no answer, listen this long, milliseconds.
+    #[arg(long, default_value_t = 500)]
+    linger_ms: u64,
+    /// Print one JSON object per frame instead of text.
+    #[arg(long)]
+    json: bool,
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
-        Command::Idle(args) => idle(args).await,
+        Command::Idle(args) => {
+            let summary = zaryad_sim::hold(HoldConfig {
+                mode: "idle",
+                connect: args.common.connect(),
+                fleet: args.common.fleet(),
+                admit_timeout: Duration::from_secs(args.admit_timeout_secs),
+                retry: Duration::from_millis(500),
+                settle: Duration::from_secs(args.hold_secs),
+                server_pid: args.server_pid,
+                await_restart: false,
+                restart_wait: Duration::ZERO,
+                readmit_timeout: Duration::ZERO,
+                ready_file: None,
+            })
+            .await?;
+            finish(&summary, args.common.summary.as_deref())
+        }
+        Command::Run(args) => {
+            let load = match args.rate {
+                Some(rate) if rate > 0.0 => Load::Rate {
+                    calls_per_second: rate,
+                    shape: shape(&args.cycle),
+                },
+                Some(rate) => bail!("--rate must be positive, not {rate}"),
+                None => Load::Timers {
+                    timers: Timers {
+                        heartbeat: Duration::from_secs(args.heartbeat_secs),
+                        meter_interval: Duration::from_secs(args.meter_secs.max(1)),
+                        idle: Duration::from_secs(args.idle_secs),
+                    },
+                    session: Duration::from_secs(args.session_secs),
+                },
+            };
+            let summary = zaryad_sim::run(RunConfig {
+                connect: args.common.connect(),
+                fleet: args.common.fleet(),
+                load,
+                duration: Duration::from_secs(args.duration_secs),
+                drain_timeout: Duration::from_secs(args.drain_secs),
+                ledger: args.ledger,
+                server_pid: args.server_pid,
+            })
+            .await?;
+            finish(&summary, args.common.summary.as_deref())
+        }
+        Command::Saturate(args) => {
+            let summary = zaryad_sim::run(RunConfig {
+                connect: args.common.connect(),
+                fleet: args.common.fleet(),
+                load: Load::Saturate {
+                    shape: shape(&args.cycle),
+                },
+                duration: Duration::from_secs(args.duration_secs),
+                drain_timeout: Duration::from_secs(args.drain_secs),
+                ledger: args.ledger,
+                server_pid: None,
+            })
+            .await?;
+            finish(&summary, args.common.summary.as_deref())
+        }
+        Command::Storm(args) => {
+            let summary = zaryad_sim::hold(HoldConfig {
+                mode: "storm",
+                connect: args.common.connect(),
+                fleet: args.common.fleet(),
+                admit_timeout: Duration::from_secs(args.admit_timeout_secs),
+                retry: Duration::from_millis(args.retry_ms.max(1)),
+                settle: Duration::from_secs(args.hold_secs),
+                server_pid: args.server_pid,
+                await_restart: args.await_restart,
+                restart_wait: Duration::from_secs(args.restart_wait_secs),
+                readmit_timeout: Duration::from_secs(args.readmit_timeout_secs),
+                ready_file: args.ready_file,
+            })
+            .await?;
+            finish(&summary, args.common.summary.as_deref())
+        }
+        Command::ReplayFrames(args) => replay(args).await,
     }
 }
 
-/// Resident set size of a process in KiB, from /proc.
-fn rss_kib(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|line| line.starts_with("VmRSS:"))?;
-    line.split_whitespace().nth(1)?.parse().ok()
+fn shape(args: &CycleArgs) -> CycleShape {
+    CycleShape {
+        meter_values: args.meter_values_per_session,
+        heartbeats: args.heartbeats_per_cycle,
+    }
 }
 
-async fn idle(args: IdleArgs) -> anyhow::Result<()> {
-    let version: OcppVersion = args.ocpp.parse()?;
-    let rss_before = args.server_pid.and_then(rss_kib);
-    let started = Instant::now();
-    let (ready_tx, mut ready_rx) =
-        tokio::sync::mpsc::channel::<anyhow::Result<Duration>>(args.count.max(1));
-    let release = tokio::sync::watch::channel(false);
-    let permits = std::sync::Arc::new(tokio::sync::Semaphore::new(args.concurrency.max(1)));
-    for index in 0..args.count {
-        let station_id = format!("{}-{:05}", args.prefix, index + 1);
-        let url = format!("{}/{}", args.url.trim_end_matches('/'), station_id);
-        let source = Ipv4Addr::new(
-            127,
-            0,
-            0,
-            1 + (index % usize::from(args.source_addresses.max(1))) as u8,
+/// Prints the summary, writes it to `path` when asked, and fails when anything failed.
+fn finish(summary: &Summary, path: Option<&std::path::Path>) -> anyhow::Result<()> {
+    let text = serde_json::to_string_pretty(summary)?;
+    println!("{text}");
+    if let Some(path) = path {
+        std::fs::write(path, format!("{text}\n"))
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    if summary.errors > 0 {
+        bail!(
+            "{} errors (see error_kinds and first_errors)",
+            summary.errors
         );
-        let ready_tx = ready_tx.clone();
-        let mut release_rx = release.1.clone();
-        let permits = permits.clone();
-        tokio::spawn(async move {
-            let permit = permits.acquire_owned().await;
-            let begun = Instant::now();
-            match boot_charger(&url, version, source).await {
-                Ok(mut socket) => {
-                    drop(permit);
-                    let _ = ready_tx.send(Ok(begun.elapsed())).await;
-                    // Hold the connection, answering pings, until released.
-                    loop {
-                        tokio::select! {
-                            _ = release_rx.changed() => break,
-                            message = socket.next() => match message {
-                                Some(Ok(_)) => {}
-                                _ => break,
-                            }
-                        }
-                    }
-                    let _ = socket.close(None).await;
-                }
-                Err(error) => {
-                    let _ = ready_tx.send(Err(error)).await;
-                }
-            }
-        });
-    }
-    drop(ready_tx);
-    let mut connect_times = Vec::with_capacity(args.count);
-    let mut failures = Vec::new();
-    while let Some(result) = ready_rx.recv().await {
-        match result {
-            Ok(elapsed) => connect_times.push(elapsed),
-            Err(error) => failures.push(error.to_string()),
-        }
-        if connect_times.len() + failures.len() == args.count {
-            break;
-        }
-    }
-    let all_up = started.elapsed();
-    // Let the server settle (buffers flushed, allocator quiet) before measuring.
-    tokio::time::sleep(Duration::from_secs(args.hold_secs)).await;
-    let rss_after = args.server_pid.and_then(rss_kib);
-    let _ = release.0.send(true);
-    connect_times.sort();
-    let percentile = |p: f64| -> Option<f64> {
-        let index = ((connect_times.len() as f64 - 1.0) * p).round() as usize;
-        connect_times.get(index).map(|d| d.as_secs_f64() * 1000.0)
-    };
-    let per_connection = match (rss_before, rss_after) {
-        (Some(before), Some(after)) if !connect_times.is_empty() => {
-            Some((after.saturating_sub(before)) as f64 / connect_times.len() as f64)
-        }
-        _ => None,
-    };
-    let summary = json!({
-        "mode": "idle",
-        "ocpp": version.as_str(),
-        "requested": args.count,
-        "connected": connect_times.len(),
-        "failed": failures.len(),
-        "first_failures": failures.iter().take(5).collect::<Vec<_>>(),
-        "all_connected_after_s": all_up.as_secs_f64(),
-        "connect_boot_ms": {"p50": percentile(0.5), "p99": percentile(0.99), "max": percentile(1.0)},
-        "server_rss_kib": {"before": rss_before, "after": rss_after},
-        "server_rss_kib_per_connection": per_connection,
-    });
-    println!("{}", serde_json::to_string_pretty(&summary)?);
-    if !failures.is_empty() {
-        bail!("{} of {} chargers failed", failures.len(), args.count);
     }
     Ok(())
 }
 
-type Socket = tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>;
-
-/// Connects one charger from `source`, sends BootNotification and one StatusNotification.
-async fn boot_charger(url: &str, version: OcppVersion, source: Ipv4Addr) -> anyhow::Result<Socket> {
-    let mut request = url.into_client_request()?;
-    request.headers_mut().insert(
-        "Sec-WebSocket-Protocol",
-        HeaderValue::from_static(version.subprotocol()),
+async fn replay(args: ReplayArgs) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(&args.file)
+        .with_context(|| format!("reading {}", args.file.display()))?;
+    let version: OcppVersion = match &args.ocpp {
+        Some(version) => version.parse()?,
+        None => trace_version(&text).unwrap_or(OcppVersion::V16),
+    };
+    let frames = parse_trace(&text, version, &args.only)?;
+    let target = zaryad_sim::connect::Target::resolve(
+        &args.url,
+        0,
+        args.password.clone(),
+        args.omit_subprotocol,
+    )
+    .await?;
+    let mut socket = zaryad_sim::replay::connect(&target, &args.station, version)
+        .await
+        .with_context(|| format!("connecting {} to {}", args.station, args.url))?;
+    eprintln!(
+        "connected as {} (OCPP {version}); sending {} frames",
+        args.station,
+        frames.len()
     );
-    let host = request.uri().host().context("URL without host")?.to_owned();
-    let port = request.uri().port_u16().unwrap_or(80);
-    let target: IpAddr = if host == "localhost" {
-        IpAddr::V4(Ipv4Addr::LOCALHOST)
-    } else {
-        host.parse()?
-    };
-    let socket = TcpSocket::new_v4()?;
-    socket.bind(SocketAddr::new(IpAddr::V4(source), 0))?;
-    let stream = socket.connect(SocketAddr::new(target, port)).await?;
-    let (mut socket, _) = tokio_tungstenite::client_async(request, stream).await?;
-    let (boot, status) = match version {
-        OcppVersion::V16 => (
-            json!({"chargePointVendor": "ZaryadSim", "chargePointModel": "Idle-1"}),
-            json!({"connectorId": 1, "errorCode": "NoError", "status": "Available"}),
-        ),
-        OcppVersion::V201 => (
-            json!({"reason": "PowerUp", "chargingStation": {"vendorName": "ZaryadSim", "model": "Idle-1"}}),
-            json!({"timestamp": chrono::Utc::now().to_rfc3339(), "connectorStatus": "Available", "evseId": 1, "connectorId": 1}),
-        ),
-    };
-    call(&mut socket, "1", "BootNotification", boot).await?;
-    call(&mut socket, "2", "StatusNotification", status).await?;
-    Ok(socket)
-}
-
-async fn call(
-    socket: &mut Socket,
-    id: &str,
-    action: &str,
-    payload: Value,
-) -> anyhow::Result<Value> {
-    socket
-        .send(Message::text(Frame::call(id, action, payload).to_text()))
-        .await?;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        let message = tokio::time::timeout_at(deadline, socket.next())
-            .await
-            .context("no answer within 30 s")?
-            .context("connection closed")??;
-        if let Message::Text(text) = message {
-            match Frame::parse(text.as_str()) {
-                Ok(Frame::CallResult {
-                    message_id,
-                    payload,
-                }) if message_id == id => return Ok(payload),
-                Ok(Frame::CallError {
-                    message_id,
-                    error_code,
-                    ..
-                }) if message_id == id => {
-                    bail!("{action} answered with {error_code}")
-                }
-                _ => {}
-            }
+    let mut all = Vec::new();
+    if args.boot {
+        let mut boot = zaryad_sim::dialect::ChargerState::new(
+            &args.station,
+            version,
+            zaryad_sim::Dialect::Clean,
+            0,
+            60,
+        );
+        if let Some((action, payload)) =
+            boot.build(zaryad_sim::dialect::Step::Boot, chrono::Utc::now())
+        {
+            all.push(zaryad_sim::replay::TraceFrame {
+                label: "boot".to_owned(),
+                text: zaryad_wire::Frame::call("replay-boot", action, payload).to_text(),
+                awaits: Some("replay-boot".to_owned()),
+            });
         }
     }
+    all.extend(frames);
+    let json = args.json;
+    let steps = zaryad_sim::replay::replay(
+        &mut socket,
+        version,
+        &all,
+        Duration::from_secs(args.timeout_secs.max(1)),
+        Duration::from_millis(args.linger_ms),
+        |step| print_step(step, json),
+    )
+    .await?;
+    let unanswered = steps
+        .iter()
+        .filter(|step| step.outcome == "no answer" || step.outcome == "connection closed")
+        .count();
+    if unanswered > 0 {
+        bail!("{unanswered} frames got no answer");
+    }
+    Ok(())
+}
+
+fn print_step(step: &ReplayStep, json: bool) {
+    if json {
+        if let Ok(line) = serde_json::to_string(step) {
+            println!("{line}");
+        }
+        return;
+    }
+    let timing = step
+        .answer_ms
+        .map(|ms| format!(" ({ms:.1} ms)"))
+        .unwrap_or_default();
+    println!("{:<8} >> {}", step.label, step.sent);
+    for received in &step.received {
+        println!("{:<8} << {received}", "");
+    }
+    println!("{:<8}    {}{timing}", "", step.outcome);
 }

@@ -1,0 +1,86 @@
+//! The simulator against the real server: a handful of chargers of both versions and every
+//! dialect run sessions for a few seconds; nothing may fail, and every acknowledged stop must
+//! be a completed session in the API with the same meter readings.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::time::Duration;
+
+use zaryad_e2e::{TestServer, num};
+use zaryad_server::config::UnknownTokenPolicy;
+use zaryad_sim::run::RunConfig;
+use zaryad_sim::{ConnectOptions, CycleShape, DialectMix, FleetConfig, Load};
+
+#[tokio::test]
+async fn simulated_fleet_runs_sessions_without_errors() {
+    let server = TestServer::start_with(|config| {
+        config.authorization.unknown_tokens = UnknownTokenPolicy::Accept;
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let ledger_path = dir.path().join("ledger.jsonl");
+    let mut connect = ConnectOptions::new(&format!("ws://{}/ocpp", server.ocpp_addr));
+    connect.source_addresses = 2;
+    connect.call_timeout = Duration::from_secs(10);
+    let summary = zaryad_sim::run(RunConfig {
+        connect,
+        fleet: FleetConfig {
+            count: 6,
+            prefix: "E2E-SIM".to_owned(),
+            v201_percent: 34,
+            dialects: "clean=1,china=1,korea=1".parse::<DialectMix>().unwrap(),
+        },
+        // 6 chargers at 120 CALL/s: 20 CALL/s each, so a cycle of about a dozen CALLs ends
+        // well within the run.
+        load: Load::Rate {
+            calls_per_second: 120.0,
+            shape: CycleShape {
+                meter_values: 2,
+                heartbeats: 1,
+            },
+        },
+        duration: Duration::from_secs(4),
+        drain_timeout: Duration::from_secs(5),
+        ledger: Some(ledger_path.clone()),
+        server_pid: None,
+    })
+    .await
+    .unwrap();
+    let text = serde_json::to_string_pretty(&summary).unwrap();
+    assert_eq!(summary.errors, 0, "{text}");
+    assert_eq!(summary.chargers.connected, 6, "{text}");
+    assert_eq!(
+        summary.chargers.kinds.len(),
+        4,
+        "both versions, every dialect: {text}"
+    );
+    assert_eq!(summary.refused, 0, "{text}");
+    assert!(summary.calls.answered > 100, "{text}");
+    assert!(summary.sessions_stopped >= 6, "{text}");
+    assert!(summary.per_action.contains_key("DataTransfer"), "{text}");
+    assert!(
+        summary.per_action.contains_key("TransactionEvent"),
+        "{text}"
+    );
+
+    let ledger = zaryad_sim::ledger::read(&ledger_path).unwrap();
+    assert_eq!(ledger.len() as u64, summary.sessions_stopped);
+    for entry in &ledger {
+        let session = server
+            .session_by_transaction(&entry.station, &entry.transaction_id)
+            .await;
+        assert_eq!(session["state"], "completed", "{session:#}");
+        assert_eq!(
+            num(&session["meter_start_wh"]),
+            Some(entry.meter_start_wh as f64)
+        );
+        assert_eq!(
+            num(&session["meter_stop_wh"]),
+            Some(entry.meter_stop_wh as f64)
+        );
+    }
+    for index in 1..=6 {
+        let station = server.station(&format!("E2E-SIM-{index:05}")).await;
+        assert_eq!(station["registration"], "accepted", "{station:#}");
+    }
+    server.shutdown().await;
+}
