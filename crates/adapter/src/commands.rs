@@ -27,6 +27,7 @@ use zaryad_model::{
 };
 use zaryad_wire::OcppVersion;
 
+use crate::Profile;
 use crate::configuration::{VariableRef, v16_key, v201_variable};
 use crate::typed::parse;
 use crate::{DecodeError, Repair, repair};
@@ -86,13 +87,14 @@ pub fn encode_command(
 /// The payload passes the repair stage first, like any inbound CALL; `received_at` is the
 /// server's clock when it arrived.
 pub fn decode_command_result(
+    profile: &Profile,
     version: OcppVersion,
     action: &str,
     payload: Value,
     received_at: Timestamp,
 ) -> Result<DecodedOutcome, DecodeError> {
     let mut payload = payload;
-    let repairs = repair::repair_inbound(version, action, &mut payload, received_at);
+    let repairs = repair::repair_inbound(profile, version, action, &mut payload, received_at);
     let outcome = match version {
         OcppVersion::V16 => decode_16(action, payload)?,
         OcppVersion::V201 => decode_201(action, payload)?,
@@ -736,7 +738,8 @@ mod tests {
         payload: Value,
     ) -> Result<CommandOutcome, DecodeError> {
         let at = chrono::Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0).unwrap();
-        decode_command_result(version, action, payload, at).map(|decoded| decoded.outcome)
+        decode_command_result(Profile::generic(), version, action, payload, at)
+            .map(|decoded| decoded.outcome)
     }
 
     fn start(evse_id: Option<u32>) -> Command {

@@ -55,6 +55,23 @@ fn with_hour_only_offset(text: &str) -> Option<Timestamp> {
         .map(|at| at.with_timezone(&Utc))
 }
 
+/// The wall-clock part of a time written without an offset, or (when `with_utc_label`) with a
+/// `Z` or `+00:00` label that may be a lie; `None` for any other spelling.
+pub(crate) fn wall_clock(text: &str, with_utc_label: bool) -> Option<NaiveDateTime> {
+    let text = text.trim();
+    if let Some(at) = naive(text) {
+        return Some(at);
+    }
+    if !with_utc_label {
+        return None;
+    }
+    let bare = text
+        .strip_suffix('Z')
+        .or_else(|| text.strip_suffix('z'))
+        .or_else(|| text.strip_suffix("+00:00"))?;
+    naive(bare)
+}
+
 fn naive(text: &str) -> Option<NaiveDateTime> {
     const FORMATS: [&str; 4] = [
         "%Y-%m-%dT%H:%M:%S%.f",

@@ -6,7 +6,7 @@ mod support;
 
 use serde_json::{Value, json};
 use support::{received, records};
-use zaryad_adapter::{decode_call, encode_reply};
+use zaryad_adapter::{Profile, decode_call, encode_reply};
 use zaryad_model::{
     AuthorizationInfo, AuthorizationStatus, DataTransferStatus, Registration, Reply,
 };
@@ -103,13 +103,25 @@ fn odd_values_anywhere_never_panic() {
         let mut paths = Vec::new();
         pointers(&payload, String::new(), &mut paths);
         for version in [OcppVersion::V16, OcppVersion::V201] {
-            let _ = decode_call(version, &action, payload.clone(), received());
+            let _ = decode_call(
+                Profile::generic(),
+                version,
+                &action,
+                payload.clone(),
+                received(),
+            );
             for odd in odd_values() {
-                let _ = decode_call(version, &action, odd.clone(), received());
+                let _ = decode_call(
+                    Profile::generic(),
+                    version,
+                    &action,
+                    odd.clone(),
+                    received(),
+                );
                 for path in &paths {
                     let mut changed = payload.clone();
                     *changed.pointer_mut(path).unwrap() = odd.clone();
-                    let _ = decode_call(version, &action, changed, received());
+                    let _ = decode_call(Profile::generic(), version, &action, changed, received());
                     calls += 1;
                 }
             }

@@ -19,11 +19,11 @@ pub use command::{Command, CommandOutcome, ConfigurationEntry, ResetKind, Trigge
 pub use event::{DomainEvent, EventType};
 pub use id_token::{AuthorizationInfo, AuthorizationStatus, IdToken, IdTokenStatus};
 pub use message::{
-    BootInfo, ChargerMessage, DataTransferStatus, Reply, StatusReport, TransactionEventKind,
-    TransactionReport,
+    BootInfo, ChargerMessage, ConnectorTypeReport, DataTransferStatus, Reply, StatusReport,
+    TransactionEventKind, TransactionReport, VendorFacts,
 };
 pub use metering::{Measurand, MeterSample, ReadingContext, Unit};
-pub use session::{Session, SessionState, StopReason};
+pub use session::{RegisterHistory, Session, SessionState, StopReason};
 pub use station::{Connector, ConnectorType, Registration, Station, StationId, StationIdError};
 pub use status::{ChargingState, ConnectorStatus};
 

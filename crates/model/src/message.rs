@@ -93,6 +93,35 @@ pub struct StatusReport {
     pub connector_type: Option<ConnectorType>,
 }
 
+/// A connector's plug type as a charger reported it (2.0.1 NotifyReport, vendor data).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectorTypeReport {
+    /// The EVSE (1.6 connector N = EVSE N).
+    pub evse_id: u32,
+    /// The connector within the EVSE.
+    pub connector_id: u32,
+    /// The plug.
+    pub connector_type: ConnectorType,
+}
+
+/// Session facts a vendor profile decoded from a DataTransfer (state of charge, voltage,
+/// current, a vendor meter stream, vehicle data), to be attached to the right session.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct VendorFacts {
+    /// The EVSE the data is about, when the data says (1.6 connector N = EVSE N).
+    pub evse_id: Option<u32>,
+    /// The transaction it names, if any.
+    pub transaction_id: Option<String>,
+    /// The id token it names, if any.
+    pub id_token: Option<String>,
+    /// Measurements, normalized like MeterValues.
+    pub samples: Vec<MeterSample>,
+    /// Plug types the data reports.
+    pub connector_types: Vec<ConnectorTypeReport>,
+    /// Other named facts (vehicle id, battery data), as text, for the session's record.
+    pub attributes: Vec<(String, String)>,
+}
+
 /// Which part of a transaction's life a report is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

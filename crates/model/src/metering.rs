@@ -148,7 +148,7 @@ impl Unit {
             "kvar" => (Unit::Var, 1000.0),
             "VA" => (Unit::Va, 1.0),
             "kVA" => (Unit::Va, 1000.0),
-            "Hz" => (Unit::Hz, 1.0),
+            "Hz" | "Hertz" => (Unit::Hz, 1.0),
             other => (Unit::Other(other.to_owned()), 1.0),
         }
     }
@@ -164,6 +164,7 @@ impl Unit {
             Measurand::Voltage => Unit::V,
             Measurand::Soc => Unit::Percent,
             Measurand::Temperature => Unit::Celsius,
+            Measurand::Other(name) if name == "Frequency" => Unit::Hz,
             Measurand::Other(name) if name.starts_with("Energy") => Unit::Wh,
             Measurand::Other(name) if name.starts_with("Power") => Unit::W,
             Measurand::Other(_) => Unit::Wh,

@@ -188,6 +188,9 @@ pub struct Session {
     pub remote_start_id: Option<i64>,
     /// Deviations the adapter repaired that touch this session's money, time or token.
     pub quirks: Vec<String>,
+    /// What the energy register did besides counting up (resets, dropouts); empty for a
+    /// well-behaved meter.
+    pub register: RegisterHistory,
     /// When the session record last changed (server time).
     pub updated_at: Timestamp,
 }
@@ -223,6 +226,7 @@ impl Session {
             last_seq_no: report.seq_no,
             remote_start_id: report.remote_start_id,
             quirks: Vec::new(),
+            register: RegisterHistory::default(),
             updated_at: now,
         };
         if let Some(meter_wh) = report.meter_wh {
@@ -271,10 +275,13 @@ impl Session {
         self.state = SessionState::Completed;
         self.ended_at = Some(report.timestamp.max(self.started_at));
         self.stop_reason = report.stop_reason;
-        self.meter_stop_wh = report
+        let stop = report
             .meter_wh
-            .or_else(|| register_reading(&report.samples, Some(ReadingContext::TransactionEnd)))
-            .or(self.meter_last_wh);
+            .or_else(|| register_reading(&report.samples, Some(ReadingContext::TransactionEnd)));
+        if let Some(stop) = stop {
+            self.observe_register(stop);
+        }
+        self.meter_stop_wh = stop.or(self.meter_last_wh);
         self.charging_state = None;
         self.recompute_energy();
     }
@@ -286,12 +293,12 @@ impl Session {
         ordered.sort_by_key(|sample| sample.timestamp);
         for sample in ordered {
             match sample.measurand {
-                Measurand::EnergyActiveImportRegister => {
-                    if self.meter_start_wh.is_none() {
-                        self.meter_start_wh = Some(sample.value);
-                    }
-                    self.meter_last_wh = Some(sample.value);
-                }
+                // A begin reading only ever names the start (Growatt sends one beside every
+                // periodic reading, lbbrhzn #1466); once the start is known it says nothing new.
+                Measurand::EnergyActiveImportRegister
+                    if sample.context == ReadingContext::TransactionBegin
+                        && self.meter_start_wh.is_some() => {}
+                Measurand::EnergyActiveImportRegister => self.observe_register(sample.value),
                 Measurand::PowerActiveImport => self.power_w = Some(sample.value),
                 Measurand::Soc => self.soc_percent = Some(sample.value),
                 _ => {}
@@ -308,12 +315,92 @@ impl Session {
         }
     }
 
-    fn recompute_energy(&mut self) {
-        let end = self.meter_stop_wh.or(self.meter_last_wh);
-        self.energy_wh = match (self.meter_start_wh, end) {
-            (Some(start), Some(end)) => Some((end - start).max(0.0)),
-            _ => None,
+    /// Takes one energy register reading through the monotonic guard.
+    ///
+    /// A reading at or above the last one counts. A reading a little below the last one (less
+    /// than half of what the current segment counted, and not below where it began) is a meter
+    /// going backwards (rounding, a stale value): it is ignored, so energy never shrinks. A
+    /// deeper drop is a reset: a new segment begins there and the energy counted so far is
+    /// kept; a later reading back at the old level undoes the reset as a dropout, so energy is
+    /// never counted twice.
+    fn observe_register(&mut self, value: f64) {
+        let Some(start) = self.meter_start_wh else {
+            self.meter_start_wh = Some(value);
+            self.meter_last_wh = Some(value);
+            return;
         };
+        let last = self.meter_last_wh.unwrap_or(start);
+        let base = self.register.base_wh.unwrap_or(start);
+        if value >= last {
+            if let Some((previous_start, previous_last)) = self.register.previous
+                && value >= previous_last
+            {
+                // The "reset" was a dropout: the register is back where it was.
+                self.register.previous = None;
+                self.register.base_wh = (previous_start != start).then_some(previous_start);
+                self.flag(REGISTER_DROPOUT);
+            }
+            self.meter_last_wh = Some(value);
+        } else if value >= base && last - value <= (last - base) / 2.0 {
+            if last - value >= 1.0 {
+                self.flag(REGISTER_BACKWARDS);
+            }
+        } else {
+            if let Some((previous_start, previous_last)) = self.register.previous {
+                self.register.carried_wh += (previous_last - previous_start).max(0.0);
+            }
+            self.register.previous = Some((base, last));
+            self.register.base_wh = Some(value);
+            self.meter_last_wh = Some(value);
+            self.flag(REGISTER_RESET);
+        }
+    }
+
+    fn recompute_energy(&mut self) {
+        let Some(start) = self.meter_start_wh else {
+            self.energy_wh = None;
+            return;
+        };
+        let Some(last) = self.meter_last_wh else {
+            // Only a start so far, or a stop whose reading the guard already took.
+            self.energy_wh = self.meter_stop_wh.map(|stop| (stop - start).max(0.0));
+            return;
+        };
+        let base = self.register.base_wh.unwrap_or(start);
+        let previous = self
+            .register
+            .previous
+            .map_or(0.0, |(previous_start, previous_last)| {
+                (previous_last - previous_start).max(0.0)
+            });
+        self.energy_wh = Some(self.register.carried_wh + previous + (last - base).max(0.0));
+    }
+}
+
+/// Flag: the energy register fell below where it started and counting began anew there.
+pub const REGISTER_RESET: &str = "energy-register-reset";
+/// Flag: a register reading below the last one was ignored.
+pub const REGISTER_BACKWARDS: &str = "energy-register-backwards";
+/// Flag: a register reset turned out to be a dropout and was undone.
+pub const REGISTER_DROPOUT: &str = "energy-register-dropout";
+
+/// What a session's energy register did besides counting up, kept so that energy stays exact
+/// across resets: segments that ended in a reset, and where the current one began.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RegisterHistory {
+    /// Energy of the segments before the previous one, Wh.
+    pub carried_wh: f64,
+    /// The segment before the current one as (first, last) reading, Wh; kept so that a
+    /// dropout (a "reset" followed by the old level) can be undone.
+    pub previous: Option<(f64, f64)>,
+    /// Where the current segment began, Wh, once a reset began one (else the meter start).
+    pub base_wh: Option<f64>,
+}
+
+impl RegisterHistory {
+    /// True for a register that only ever counted up.
+    pub fn is_plain(&self) -> bool {
+        *self == RegisterHistory::default()
     }
 }
 
@@ -471,6 +558,79 @@ mod tests {
         };
         session.end(&stop, at(1));
         assert_eq!(session.energy_wh, Some(0.0));
+    }
+
+    fn register(session: &mut Session, minute: u32, wh: f64) {
+        session.apply_samples(
+            &[sample(
+                minute,
+                wh,
+                "Energy.Active.Import.Register",
+                "Wh",
+                "Sample.Periodic",
+            )],
+            at(minute),
+        );
+    }
+
+    #[test]
+    fn a_register_reset_starts_a_new_baseline() {
+        let mut session = Session::begin("s5".into(), station(), "1".into(), &start_16(), at(0));
+        register(&mut session, 1, 3000.0);
+        assert_eq!(session.energy_wh, Some(2000.0));
+        // The charger rebooted mid-session and its register restarted at zero.
+        register(&mut session, 2, 0.0);
+        assert_eq!(session.energy_wh, Some(2000.0));
+        register(&mut session, 3, 500.0);
+        assert_eq!(session.energy_wh, Some(2500.0));
+        assert!(session.quirks.contains(&REGISTER_RESET.to_owned()));
+        // A second reset keeps everything counted so far.
+        register(&mut session, 4, 0.0);
+        register(&mut session, 4, 100.0);
+        register(&mut session, 5, 300.0);
+        assert_eq!(session.energy_wh, Some(2800.0));
+        let stop = TransactionReport {
+            meter_wh: Some(400.0),
+            ..TransactionReport::new(TransactionEventKind::Ended, at(6))
+        };
+        session.end(&stop, at(6));
+        assert_eq!(session.energy_wh, Some(2900.0));
+        assert_eq!(session.meter_stop_wh, Some(400.0));
+    }
+
+    #[test]
+    fn a_dropout_is_not_counted_twice() {
+        let mut session = Session::begin("s6".into(), station(), "1".into(), &start_16(), at(0));
+        register(&mut session, 1, 12000.0);
+        register(&mut session, 2, 0.0);
+        register(&mut session, 3, 12100.0);
+        assert_eq!(session.energy_wh, Some(11100.0));
+        assert!(session.quirks.contains(&REGISTER_DROPOUT.to_owned()));
+        assert!(session.register.is_plain());
+    }
+
+    #[test]
+    fn a_register_going_backwards_is_ignored() {
+        let mut session = Session::begin("s7".into(), station(), "1".into(), &start_16(), at(0));
+        register(&mut session, 1, 5000.0);
+        register(&mut session, 2, 4000.0);
+        assert_eq!(session.energy_wh, Some(4000.0));
+        assert_eq!(session.meter_last_wh, Some(5000.0));
+        register(&mut session, 3, 5500.0);
+        assert_eq!(session.energy_wh, Some(4500.0));
+        assert!(session.quirks.contains(&REGISTER_BACKWARDS.to_owned()));
+        // A begin reading after the start says nothing new (Growatt, lbbrhzn #1466).
+        session.apply_samples(
+            &[sample(
+                4,
+                0.0,
+                "Energy.Active.Import.Register",
+                "Wh",
+                "Transaction.Begin",
+            )],
+            at(4),
+        );
+        assert_eq!(session.energy_wh, Some(4500.0));
     }
 
     #[test]

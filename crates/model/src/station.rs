@@ -135,6 +135,43 @@ impl ConnectorType {
         }
     }
 
+    /// Reads a plug type as chargers and standards spell it: OCPP 2.0.1 `ConnectorEnumType`
+    /// (`cCCS2`, `cG105`, …) with the errata's `cGBT` and `cChaoJi`, OCPI (`GBT_DC`,
+    /// `CHADEMO`, `IEC_62196_T2`), the API's own spelling and common vendor names (`GB/T DC`,
+    /// `Combo 1`, `J1772`). Case, spaces, `-`, `_` and `/` do not matter. `None` when the text
+    /// names no plug (`Unknown`, `Undetermined`) or one not known here.
+    pub fn from_ocpp(text: &str) -> Option<ConnectorType> {
+        if let Some(kind) = ConnectorType::parse(text) {
+            return Some(kind);
+        }
+        let key: String = text
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric())
+            .collect::<String>()
+            .to_ascii_lowercase();
+        Some(match key.as_str() {
+            // GB/T 20234.3: the errata's `cGBT` is the DC gun; 2.0.1 has no AC value.
+            "cgbt" | "gbt" | "gbtdc" | "gbdc" | "gbt202343" | "gbtdcgun" => ConnectorType::GbtDc,
+            "gbtac" | "gbac" | "gbt202342" => ConnectorType::GbtAc,
+            "cchaoji" | "chaoji" => ConnectorType::ChaoJi,
+            "cccs1" | "ccs1" | "combo1" | "dccombo" | "dccombo1" | "iec62196t1combo" => {
+                ConnectorType::Ccs1
+            }
+            "cccs2" | "ccs2" | "combo2" | "dccombo2" | "iec62196t2combo" => ConnectorType::Ccs2,
+            "cg105" | "chademo" | "g105" => ConnectorType::Chademo,
+            "ctype1" | "type1" | "j1772" | "iec62196t1" | "sae1772" => ConnectorType::Type1,
+            "ctype2" | "stype2" | "type2" | "iec62196t2" | "stype3" | "type3" | "iec62196t3c" => {
+                ConnectorType::Type2
+            }
+            "ctesla" | "tesla" | "nacs" | "teslar" | "teslas" => ConnectorType::Tesla,
+            "s3091p16a" | "s3091p32a" | "s3093p16a" | "s3093p32a" | "sbs1361" | "scee77"
+            | "domestic" | "iec60309" | "schuko" => ConnectorType::DomesticOrIndustrial,
+            "other1phmax16a" | "other1phover16a" | "other3ph" | "pan" | "winductive"
+            | "wresonant" | "oppcharge" | "other" => ConnectorType::Other,
+            _ => return None,
+        })
+    }
+
     /// Reads the API spelling back (as stored).
     pub fn parse(text: &str) -> Option<ConnectorType> {
         Some(match text {
@@ -269,6 +306,31 @@ mod tests {
             StationId::parse(&"x".repeat(200)),
             Err(StationIdError::TooLong(200))
         ));
+    }
+
+    #[test]
+    fn connector_types_read_every_spelling() {
+        let cases = [
+            ("cGBT", Some(ConnectorType::GbtDc)),
+            ("cChaoJi", Some(ConnectorType::ChaoJi)),
+            ("GBT_AC", Some(ConnectorType::GbtAc)),
+            ("GB/T DC", Some(ConnectorType::GbtDc)),
+            ("cCCS1", Some(ConnectorType::Ccs1)),
+            ("cCCS2", Some(ConnectorType::Ccs2)),
+            ("cG105", Some(ConnectorType::Chademo)),
+            ("CHAdeMO", Some(ConnectorType::Chademo)),
+            ("cType1", Some(ConnectorType::Type1)),
+            ("sType2", Some(ConnectorType::Type2)),
+            ("IEC_62196_T2_COMBO", Some(ConnectorType::Ccs2)),
+            ("s309-1P-16A", Some(ConnectorType::DomesticOrIndustrial)),
+            ("Other3Ph", Some(ConnectorType::Other)),
+            ("gbt_dc", Some(ConnectorType::GbtDc)),
+            ("Unknown", None),
+            ("Undetermined", None),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(ConnectorType::from_ocpp(text), expected, "{text}");
+        }
     }
 
     #[test]

@@ -80,11 +80,12 @@ pub fn call_error_sent(version: &'static str, code: &'static str) {
         .increment(1);
 }
 
-/// The adapter repaired a frame.
-pub fn repair_applied(repair: &str, vendor: Option<&str>) {
+/// The adapter repaired a frame of a station served by `profile`.
+pub fn repair_applied(repair: &str, profile: &str, vendor: Option<&str>) {
     metrics::counter!(
         "zaryad_repairs_total",
         "repair" => repair.to_owned(),
+        "profile" => profile.to_owned(),
         "vendor" => vendor.unwrap_or("unknown").to_owned()
     )
     .increment(1);

@@ -10,8 +10,8 @@ use chrono::TimeZone;
 use serde_json::json;
 use zaryad_model::{
     ChargingState, ConfigurationEntry, Connector, ConnectorStatus, ConnectorType, DomainEvent,
-    EventType, IdToken, IdTokenStatus, MeterSample, Registration, Session, SessionState, Station,
-    StationId, StopReason, Timestamp,
+    EventType, IdToken, IdTokenStatus, MeterSample, RegisterHistory, Registration, Session,
+    SessionState, Station, StationId, StopReason, Timestamp,
 };
 use zaryad_store::testing::{Engine, TestDatabase};
 use zaryad_store::{
@@ -158,6 +158,11 @@ fn full_session(session_id: &str, station: &str, transaction_id: &str, minute: u
         last_seq_no: Some(u64::MAX - 3),
         remote_start_id: Some(-42),
         quirks: vec!["energy_in_kwh".into(), "naive_timestamp".into()],
+        register: RegisterHistory {
+            carried_wh: 12.5,
+            previous: Some((100.0, 2100.25)),
+            base_wh: Some(0.5),
+        },
         updated_at: at(minute + 2, 7),
     }
 }

@@ -459,6 +459,7 @@ impl Connection {
             Frame::CallResult { payload, .. } => {
                 let response = payload.clone();
                 match zaryad_adapter::decode_command_result(
+                    zaryad_adapter::Profile::generic(),
                     self.version,
                     action,
                     payload,

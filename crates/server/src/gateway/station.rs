@@ -180,8 +180,14 @@ impl StationContext {
         payload: Value,
         received_at: Timestamp,
     ) -> CallOutcome {
-        let decoded = match zaryad_adapter::decode_call(self.version, action, payload, received_at)
-        {
+        let profile = zaryad_adapter::Profile::generic();
+        let decoded = match zaryad_adapter::decode_call(
+            profile,
+            self.version,
+            action,
+            payload,
+            received_at,
+        ) {
             Ok(decoded) => decoded,
             Err(error) => {
                 return CallOutcome {
@@ -193,7 +199,11 @@ impl StationContext {
         };
         let repairs = decoded.repairs;
         for repair in &repairs {
-            metrics::repair_applied(repair.name.as_ref(), self.station.vendor.as_deref());
+            metrics::repair_applied(
+                repair.name.as_ref(),
+                profile.name(),
+                self.station.vendor.as_deref(),
+            );
         }
         if self.station.registration == Registration::Rejected
             && !matches!(decoded.message, ChargerMessage::Boot(_))
@@ -208,12 +218,15 @@ impl StationContext {
             };
         }
         let mut booted = None;
+        let codec = decoded.codec;
         let result = match self.apply(decoded.message, received_at).await {
             Ok(reply) => {
                 if let Reply::Boot { registration, .. } = &reply {
                     booted = Some(*registration);
                 }
-                Ok(zaryad_adapter::encode_reply(self.version, action, &reply))
+                let mut payload = zaryad_adapter::encode_reply(codec, action, &reply);
+                zaryad_adapter::repair_outbound(profile, codec, action, &mut payload, received_at);
+                Ok(payload)
             }
             Err(error) => {
                 tracing::error!(station = %self.station_id, action, %error, "message not stored; the charger will retry");

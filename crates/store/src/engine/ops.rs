@@ -7,7 +7,9 @@ use zaryad_model::{
 };
 
 use super::query::Query;
-use super::rows::{names_json, opt_timestamp_text, timestamp_text, u64_to_i64, value_json};
+use super::rows::{
+    names_json, opt_timestamp_text, register_history_json, timestamp_text, u64_to_i64, value_json,
+};
 use super::writer::WriteConn;
 use crate::{ApiToken, ProvisionStation, StoreError, WriteOp};
 
@@ -205,9 +207,9 @@ fn upsert_session(session: &Session) -> Result<Query, StoreError> {
         "INSERT INTO sessions (id, station_id, evse_id, connector_id, transaction_id, id_token,
              state, started_at, ended_at, meter_start_wh, meter_stop_wh, meter_last_wh, energy_wh,
              stop_reason, soc_percent, power_w, charging_state, last_seq_no, remote_start_id,
-             quirks, updated_at)
+             quirks, updated_at, register_history)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
-             $18, $19, $20, $21)
+             $18, $19, $20, $21, $22)
          ON CONFLICT (id) DO UPDATE SET
              station_id = excluded.station_id,
              evse_id = excluded.evse_id,
@@ -228,7 +230,8 @@ fn upsert_session(session: &Session) -> Result<Query, StoreError> {
              last_seq_no = excluded.last_seq_no,
              remote_start_id = excluded.remote_start_id,
              quirks = excluded.quirks,
-             updated_at = excluded.updated_at",
+             updated_at = excluded.updated_at,
+             register_history = excluded.register_history",
     )
     .text(session.id.as_str())
     .text(session.station_id.as_str())
@@ -250,7 +253,8 @@ fn upsert_session(session: &Session) -> Result<Query, StoreError> {
     .opt_int(session.last_seq_no.map(u64_to_i64))
     .opt_int(session.remote_start_id)
     .text(names_json(&session.quirks)?)
-    .text(timestamp_text(&session.updated_at)))
+    .text(timestamp_text(&session.updated_at))
+    .opt_text(register_history_json(&session.register)?))
 }
 
 fn sample_rows(

@@ -8,8 +8,8 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::Value;
 use zaryad_model::{
     ChargingState, ConfigurationEntry, Connector, ConnectorStatus, ConnectorType, DomainEvent,
-    EventType, IdToken, IdTokenStatus, Measurand, MeterSample, ReadingContext, Registration,
-    Session, SessionState, Station, StationId, StopReason, Timestamp, Unit,
+    EventType, IdToken, IdTokenStatus, Measurand, MeterSample, ReadingContext, RegisterHistory,
+    Registration, Session, SessionState, Station, StationId, StopReason, Timestamp, Unit,
 };
 
 use super::query::Row;
@@ -42,6 +42,27 @@ fn i64_to_u64(value: i64) -> u64 {
 /// JSON text of a list of names (quirks, repairs).
 pub(crate) fn names_json(names: &[String]) -> Result<String, StoreError> {
     serde_json::to_string(names).map_err(encode_error)
+}
+
+/// JSON text of a session's register history; `None` (SQL NULL) for a plain register.
+pub(crate) fn register_history_json(
+    history: &RegisterHistory,
+) -> Result<Option<String>, StoreError> {
+    if history.is_plain() {
+        return Ok(None);
+    }
+    serde_json::to_string(history)
+        .map(Some)
+        .map_err(encode_error)
+}
+
+/// A session's register history from its nullable JSON column.
+fn register_history(c: &Columns<'_>) -> Result<RegisterHistory, StoreError> {
+    match c.opt_text("register_history")? {
+        None => Ok(RegisterHistory::default()),
+        Some(text) => serde_json::from_str(&text)
+            .map_err(|error| c.corrupt("register_history", error.to_string())),
+    }
 }
 
 /// JSON text of an event's data.
@@ -246,6 +267,7 @@ pub(crate) fn session(row: &Row) -> Result<Session, StoreError> {
         last_seq_no: c.get::<Option<i64>>("last_seq_no")?.map(i64_to_u64),
         remote_start_id: c.get("remote_start_id")?,
         quirks: c.names("quirks")?,
+        register: register_history(&c)?,
         updated_at: c.timestamp("updated_at")?,
     })
 }

@@ -1,0 +1,442 @@
+//! The repair stage: known charger deviations fixed on the raw JSON before the strict parse,
+//! and on the CSMS's own frames before they leave.
+//!
+//! Each repair is a small named function over the payload; every change it makes is returned
+//! as a [`Repair`] so that the frame log, the metrics and (when the change touches a session's
+//! energy, time or id token) the session show it. [`REPAIRS`] lists every repair in the fixed
+//! order it runs in. A vendor profile (see [`crate::profile`]) turns repairs on, with
+//! parameters; the `generic` profile turns on only those that cannot change money.
+
+mod enums;
+mod generic;
+mod id_tag;
+mod meter;
+mod outbound;
+mod settings;
+mod text;
+mod time_zone;
+mod walk;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use zaryad_model::Timestamp;
+use zaryad_wire::OcppVersion;
+
+use crate::profile::Profile;
+
+pub(crate) use settings::parse_setting;
+pub use settings::{IdTagRules, Setting};
+pub use text::repair_text;
+pub(crate) use time_zone::in_zone as time_zone_instant;
+
+/// A timestamp without a zone designator, read as UTC and rewritten with `Z`.
+pub const TIMESTAMP_WITHOUT_OFFSET: &str = "timestamp-without-offset";
+/// A timestamp in another ISO 8601 spelling (`+02`, `+0200`), rewritten in RFC 3339 UTC.
+pub const TIMESTAMP_NOT_RFC3339: &str = "timestamp-not-rfc3339";
+/// An event time from before 2010, more than a day ahead, or no date at all, replaced by the
+/// time the frame was received.
+pub const SENTINEL_TIMESTAMP: &str = "sentinel-timestamp";
+/// A number sent as a numeric string, converted to a number.
+pub const NUMBER_AS_STRING: &str = "number-as-string";
+/// A string field sent as a number, converted to its text.
+pub const STRING_AS_NUMBER: &str = "string-as-number";
+/// A required event time the charger left out, set to the time the frame was received.
+pub const MISSING_TIMESTAMP: &str = "missing-timestamp";
+/// Local wall time sent without an offset, or labelled `Z`, read in the profile's zone.
+pub const TIMESTAMP_LOCAL_ZONE: &str = "timestamp-local-zone";
+/// A lone object where an array is due (`meterValue`, `sampledValue`), wrapped in an array.
+pub const LONE_OBJECT_AS_ARRAY: &str = "lone-object-as-array";
+/// An enum value in the wrong case (`charging`, `EVDISCONNECTED`), spelled as the spec does.
+pub const ENUM_CASE: &str = "enum-case";
+/// Vendor enum spellings mapped to the spec's, per field, from the profile.
+pub const ENUM_ALIAS: &str = "enum-alias";
+/// A measurand with the phase in its name (`Current.Import.L1`), split into measurand and phase.
+pub const MEASURAND_PHASE_SUFFIX: &str = "measurand-phase-suffix";
+/// A sampled value without a measurand whose unit says what it is (`A` is a current, not the
+/// energy register the spec's default would make it).
+pub const MEASURAND_FROM_UNIT: &str = "measurand-from-unit";
+/// A voltage on phase `L1` (a line) read as `L1-N`, which is what chargers measure.
+pub const VOLTAGE_LINE_TO_NEUTRAL: &str = "voltage-line-to-neutral";
+/// A 1.6 unit outside the enum (`Hz`, `%`, `°C`) mapped to its spec spelling or dropped for
+/// the measurand's default unit.
+pub const UNIT_OUTSIDE_ENUM: &str = "unit-outside-enum";
+/// A reading context outside the enum (`CurrentMax`) dropped for the default.
+pub const CONTEXT_OUTSIDE_ENUM: &str = "context-outside-enum";
+/// A stop reason outside the version's enum, read as `Other` (the original is in the detail).
+pub const STOP_REASON_OUTSIDE_ENUM: &str = "stop-reason-outside-enum";
+/// A 1.6 error code outside the enum, read as `OtherError` with the original kept in `info`.
+pub const ERROR_CODE_OUTSIDE_ENUM: &str = "error-code-outside-enum";
+/// `info: "null"` (the text), dropped.
+pub const INFO_NULL_TEXT: &str = "info-null-text";
+/// 2.0.1-style `customData` in a 1.6 payload, dropped (the frame log keeps it).
+pub const CUSTOM_DATA_IN_16: &str = "customdata-in-ocpp16";
+/// Control characters around an id tag (Ocular's overflowing buffer), stripped.
+pub const ID_TAG_CONTROL_CHARACTERS: &str = "id-tag-control-characters";
+/// The profile's id-tag clean-up: prefixes, separators, case, length.
+pub const ID_TAG: &str = "id-tag";
+/// Energy and power values in the unit the profile says, when the charger names none.
+pub const METER_UNITS: &str = "meter-units";
+/// Measurands scaled by the profile's factor (a charger that reports power ten times low).
+pub const SAMPLE_SCALE: &str = "sample-scale";
+/// The only reading of a measurand carries a phase (`N`, `L1`): it is the total.
+pub const SINGLE_PHASE_TOTAL: &str = "single-phase-total";
+/// A 1.6-shaped payload on a 2.0.1 connection, read (and answered) with the 1.6 codec.
+pub const OCPP16_ON_OCPP201: &str = "ocpp16-on-ocpp201";
+/// A leading or doubled comma in a JSON array (`[,{…}]`), removed.
+pub const JSON_STRAY_COMMA: &str = "json-stray-comma";
+/// A frame cut off before its closing brackets, closed.
+pub const JSON_TRUNCATED: &str = "json-truncated";
+/// Outbound: 1.6 DataTransfer `data` that is not a string, sent as its JSON text.
+pub const OUTBOUND_DATA_AS_STRING: &str = "outbound-data-as-string";
+/// Outbound: JSON packed in DataTransfer `data` re-sent compact, with every value a string
+/// (positional parsers in Korean firmware read nothing else).
+pub const OUTBOUND_COMPACT_DATA: &str = "outbound-compact-data";
+/// Outbound: decimals without a fraction (`16.0`) sent as integers.
+pub const OUTBOUND_INTEGER_NUMBERS: &str = "outbound-integer-numbers";
+/// Outbound: id tags longer than the charger's buffer shortened, optional ones left out.
+pub const OUTBOUND_ID_TAG_LENGTH: &str = "outbound-id-tag-length";
+
+/// Which session fact a repair changed; the session lists repairs that touch one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SessionFact {
+    /// Energy (units, registers, which reading is the register).
+    Energy,
+    /// A time the session's start, stop or readings take.
+    Time,
+    /// The id token.
+    IdToken,
+}
+
+/// One deviation the adapter repaired in a frame.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Repair {
+    /// The repair's stable name, e.g. `timestamp-without-offset`.
+    pub name: String,
+    /// What was changed, with the field's path and the old and new values.
+    pub detail: String,
+    /// The session fact the change touches, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub touches: Option<SessionFact>,
+}
+
+/// Which frames a repair works on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    /// The text of an inbound frame that is not valid JSON.
+    Text,
+    /// The payload of an inbound CALL.
+    Inbound,
+    /// A payload the CSMS sends (CALLRESULT or CALL).
+    Outbound,
+}
+
+/// What may be known about a repair without running it.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct RepairInfo {
+    /// The stable name profiles use.
+    pub name: &'static str,
+    /// Which frames it works on.
+    pub direction: Direction,
+    /// True when it can change what a session costs (units, energy, local time): such a repair
+    /// runs only where a profile lists it, never in the `generic` profile.
+    pub money: bool,
+    /// What it does, for the API and the documentation.
+    pub summary: &'static str,
+}
+
+/// What a repair may look at besides the payload.
+pub(crate) struct Context<'a> {
+    pub(crate) version: OcppVersion,
+    pub(crate) action: &'a str,
+    pub(crate) received_at: Timestamp,
+}
+
+/// One change a repair made: what, and which session fact it touches.
+pub(crate) struct Change {
+    pub(crate) detail: String,
+    pub(crate) touches: Option<SessionFact>,
+}
+
+impl Change {
+    pub(crate) fn new(detail: String, touches: Option<SessionFact>) -> Change {
+        Change { detail, touches }
+    }
+}
+
+/// A payload repair: rewrites the payload in place and describes each change it made.
+pub(crate) type RepairFn = fn(&Context<'_>, &Setting, &mut Value) -> Vec<Change>;
+
+macro_rules! info {
+    ($name:expr, $direction:ident, $money:expr, $summary:expr) => {
+        RepairInfo {
+            name: $name,
+            direction: Direction::$direction,
+            money: $money,
+            summary: $summary,
+        }
+    };
+}
+
+/// Every repair, in the order it runs: text first; then the payload's shape, times (local
+/// zones before the generic UTC reading, so that the sentinel check sees every readable
+/// time), enum spellings, meter semantics, numbers, id tags, and what is missing altogether;
+/// outbound ones last.
+pub const REPAIRS: &[RepairInfo] = &[
+    info!(
+        JSON_STRAY_COMMA,
+        Text, false, "removes a stray comma in a JSON array"
+    ),
+    info!(
+        JSON_TRUNCATED,
+        Text, false, "closes a frame cut off before its closing brackets"
+    ),
+    info!(
+        OCPP16_ON_OCPP201,
+        Inbound,
+        false,
+        "reads a 1.6-shaped payload on a 2.0.1 connection with the 1.6 codec and answers in 1.6"
+    ),
+    info!(
+        CUSTOM_DATA_IN_16,
+        Inbound, false, "drops 2.0.1-style customData from a 1.6 payload"
+    ),
+    info!(
+        LONE_OBJECT_AS_ARRAY,
+        Inbound, false, "wraps a lone object where an array is due"
+    ),
+    info!(
+        TIMESTAMP_LOCAL_ZONE,
+        Inbound,
+        true,
+        "reads offsetless (or, with labelled-utc, Z-labelled) times as wall time in a zone"
+    ),
+    info!(
+        TIMESTAMP_WITHOUT_OFFSET,
+        Inbound, false, "reads a time without offset as UTC"
+    ),
+    info!(
+        TIMESTAMP_NOT_RFC3339,
+        Inbound, false, "rewrites other ISO 8601 spellings in RFC 3339"
+    ),
+    info!(
+        SENTINEL_TIMESTAMP,
+        Inbound,
+        false,
+        "replaces 1970, 0001, 0000-00-00 and far-future event times by the received time"
+    ),
+    info!(
+        ENUM_ALIAS,
+        Inbound, true, "maps vendor enum spellings to the spec's, per field"
+    ),
+    info!(ENUM_CASE, Inbound, false, "fixes the case of enum values"),
+    info!(
+        MEASURAND_PHASE_SUFFIX,
+        Inbound, false, "splits Current.Import.L1 into measurand and phase"
+    ),
+    info!(
+        MEASURAND_FROM_UNIT,
+        Inbound, false, "names the measurand of a sample whose unit says it is not energy"
+    ),
+    info!(
+        VOLTAGE_LINE_TO_NEUTRAL,
+        Inbound, false, "reads voltage on L1/L2/L3 as L1-N/L2-N/L3-N"
+    ),
+    info!(
+        UNIT_OUTSIDE_ENUM,
+        Inbound, false, "maps units outside the 1.6 enum (Hz, %, °C) to the spec"
+    ),
+    info!(
+        CONTEXT_OUTSIDE_ENUM,
+        Inbound, false, "drops a reading context outside the enum"
+    ),
+    info!(
+        STOP_REASON_OUTSIDE_ENUM,
+        Inbound, false, "reads a stop reason outside the enum as Other"
+    ),
+    info!(
+        ERROR_CODE_OUTSIDE_ENUM,
+        Inbound, false, "reads an error code outside the enum as OtherError, keeping it in info"
+    ),
+    info!(INFO_NULL_TEXT, Inbound, false, "drops info \"null\""),
+    info!(
+        METER_UNITS,
+        Inbound,
+        true,
+        "gives energy and power without a unit the profile's unit (kWh, kW); meterStart/meterStop in kWh"
+    ),
+    info!(
+        SAMPLE_SCALE,
+        Inbound, true, "scales a measurand by the profile's factor"
+    ),
+    info!(
+        SINGLE_PHASE_TOTAL,
+        Inbound, true, "reads the only, phased reading of a measurand as its total"
+    ),
+    info!(
+        NUMBER_AS_STRING,
+        Inbound, false, "reads a numeric string where a number is due"
+    ),
+    info!(
+        STRING_AS_NUMBER,
+        Inbound, false, "reads a number where a string is due"
+    ),
+    info!(
+        ID_TAG_CONTROL_CHARACTERS,
+        Inbound, false, "strips control characters around an id tag"
+    ),
+    info!(
+        ID_TAG,
+        Inbound, true, "cleans id tags: prefixes, separators, case, length"
+    ),
+    info!(
+        MISSING_TIMESTAMP,
+        Inbound, false, "sets a required event time the charger left out to the received time"
+    ),
+    info!(
+        OUTBOUND_DATA_AS_STRING,
+        Outbound, false, "sends 1.6 DataTransfer data that is not a string as its JSON text"
+    ),
+    info!(
+        OUTBOUND_COMPACT_DATA,
+        Outbound, false, "re-sends JSON in DataTransfer data compact, every value a string"
+    ),
+    info!(
+        OUTBOUND_INTEGER_NUMBERS,
+        Outbound, false, "sends decimals without a fraction as integers"
+    ),
+    info!(
+        OUTBOUND_ID_TAG_LENGTH,
+        Outbound, false, "shortens id tags to the charger's buffer"
+    ),
+];
+
+/// The description of the repair named `name`.
+pub fn info(name: &str) -> Option<&'static RepairInfo> {
+    REPAIRS.iter().find(|info| info.name == name)
+}
+
+/// The function of a payload repair.
+fn function(name: &str) -> Option<RepairFn> {
+    Some(match name {
+        CUSTOM_DATA_IN_16 => enums::custom_data_in_16,
+        LONE_OBJECT_AS_ARRAY => meter::lone_object_as_array,
+        TIMESTAMP_LOCAL_ZONE => time_zone::timestamp_local_zone,
+        TIMESTAMP_WITHOUT_OFFSET => generic::timestamp_without_offset,
+        TIMESTAMP_NOT_RFC3339 => generic::timestamp_not_rfc3339,
+        SENTINEL_TIMESTAMP => generic::sentinel_timestamp,
+        ENUM_ALIAS => enums::enum_alias,
+        ENUM_CASE => enums::enum_case,
+        MEASURAND_PHASE_SUFFIX => meter::measurand_phase_suffix,
+        MEASURAND_FROM_UNIT => meter::measurand_from_unit,
+        VOLTAGE_LINE_TO_NEUTRAL => meter::voltage_line_to_neutral,
+        UNIT_OUTSIDE_ENUM => meter::unit_outside_enum,
+        CONTEXT_OUTSIDE_ENUM => enums::context_outside_enum,
+        STOP_REASON_OUTSIDE_ENUM => enums::stop_reason_outside_enum,
+        ERROR_CODE_OUTSIDE_ENUM => enums::error_code_outside_enum,
+        INFO_NULL_TEXT => enums::info_null_text,
+        METER_UNITS => meter::meter_units,
+        SAMPLE_SCALE => meter::sample_scale,
+        SINGLE_PHASE_TOTAL => meter::single_phase_total,
+        NUMBER_AS_STRING => generic::number_as_string,
+        STRING_AS_NUMBER => generic::string_as_number,
+        ID_TAG_CONTROL_CHARACTERS => id_tag::control_characters,
+        ID_TAG => id_tag::clean,
+        MISSING_TIMESTAMP => generic::missing_timestamp,
+        OUTBOUND_DATA_AS_STRING => outbound::data_as_string,
+        OUTBOUND_COMPACT_DATA => outbound::compact_data,
+        OUTBOUND_INTEGER_NUMBERS => outbound::integer_numbers,
+        OUTBOUND_ID_TAG_LENGTH => outbound::id_tag_length,
+        _ => return None,
+    })
+}
+
+/// Runs the profile's repairs of `direction` over `payload` in [`REPAIRS`] order.
+fn run(
+    profile: &Profile,
+    direction: Direction,
+    context: &Context<'_>,
+    payload: &mut Value,
+) -> Vec<Repair> {
+    let mut repairs = Vec::new();
+    for info in REPAIRS.iter().filter(|info| info.direction == direction) {
+        let (Some(setting), Some(repair)) = (profile.setting(info.name), function(info.name))
+        else {
+            continue;
+        };
+        for change in repair(context, setting, payload) {
+            repairs.push(Repair {
+                name: info.name.to_owned(),
+                detail: change.detail,
+                touches: change.touches,
+            });
+        }
+    }
+    repairs
+}
+
+/// Repairs the payload of an inbound CALL of `action` in place with the repairs `profile`
+/// turns on, and returns what was changed.
+///
+/// `received_at` replaces event times the charger did not send or sent as a sentinel.
+pub fn repair_inbound(
+    profile: &Profile,
+    version: OcppVersion,
+    action: &str,
+    payload: &mut Value,
+    received_at: Timestamp,
+) -> Vec<Repair> {
+    // DataTransfer content is vendor data: its "timestamp" keys mean whatever the vendor says,
+    // and the profile's DataTransfer decoders read it.
+    if action == "DataTransfer" || !payload.is_object() {
+        return Vec::new();
+    }
+    let context = Context {
+        version,
+        action,
+        received_at,
+    };
+    run(profile, Direction::Inbound, &context, payload)
+}
+
+/// Repairs a payload the CSMS sends (the CALLRESULT to `action`, or a CALL of `action`) with
+/// the outbound repairs `profile` turns on, and returns what was changed.
+pub fn repair_outbound(
+    profile: &Profile,
+    version: OcppVersion,
+    action: &str,
+    payload: &mut Value,
+    now: Timestamp,
+) -> Vec<Repair> {
+    let context = Context {
+        version,
+        action,
+        received_at: now,
+    };
+    run(profile, Direction::Outbound, &context, payload)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_listed_repair_has_a_function_or_is_textual() {
+        for info in REPAIRS {
+            let has_function = function(info.name).is_some();
+            let special =
+                matches!(info.direction, Direction::Text) || info.name == OCPP16_ON_OCPP201;
+            assert!(has_function != special, "{}", info.name);
+        }
+    }
+
+    #[test]
+    fn names_are_unique() {
+        for (i, a) in REPAIRS.iter().enumerate() {
+            for b in &REPAIRS[i + 1..] {
+                assert_ne!(a.name, b.name);
+            }
+        }
+    }
+}
