@@ -44,6 +44,7 @@ fn session(n: u32, day: u32, hour: u32) -> Session {
         last_seq_no: None,
         remote_start_id: None,
         quirks: vec![],
+        register: Default::default(),
         updated_at: at(day, hour + 2),
     }
 }

@@ -494,7 +494,11 @@ impl Connection {
             Frame::Call { .. } => return,
         };
         for repair in &repairs {
-            metrics::repair_applied(&repair.name, context.vendor());
+            metrics::repair_applied(
+                &repair.name,
+                zaryad_adapter::Profile::generic().name(),
+                context.vendor(),
+            );
         }
         let names = repairs.into_iter().map(|repair| repair.name).collect();
         self.log(
