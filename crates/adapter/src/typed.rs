@@ -60,6 +60,16 @@ pub(crate) fn finite_number(text: &str) -> Option<f64> {
         .filter(|number| number.is_finite())
 }
 
+/// `RegistrationStatus` as both versions spell it.
+pub(crate) fn wire_registration(registration: zaryad_model::Registration) -> &'static str {
+    use zaryad_model::Registration;
+    match registration {
+        Registration::Accepted => "Accepted",
+        Registration::Pending => "Pending",
+        Registration::Rejected => "Rejected",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;

@@ -18,14 +18,13 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use zaryad_model::{
     AuthorizationInfo, AuthorizationStatus, BootInfo, ChargerMessage, ConnectorStatus, MeterSample,
-    Registration, Reply, StatusReport, StopReason, Timestamp, TransactionEventKind,
-    TransactionReport,
+    Reply, StatusReport, StopReason, Timestamp, TransactionEventKind, TransactionReport,
 };
 
 use crate::DecodeError;
 use crate::data_transfer;
 use crate::time::format_utc;
-use crate::typed::{finite_number, non_empty, notification, parse, wire_name};
+use crate::typed::{finite_number, non_empty, notification, parse, wire_name, wire_registration};
 
 /// Actions of 1.6 (with the security extension) that only the CSMS sends, plus the charger's
 /// `SignCertificate`, whose answer needs a certificate authority the CSMS does not run.
@@ -320,7 +319,7 @@ pub fn encode_reply(action: &str, reply: &Reply) -> Value {
             interval_seconds,
             current_time,
         } => json!({
-            "status": registration_name(*registration),
+            "status": wire_registration(*registration),
             "currentTime": format_utc(*current_time),
             "interval": interval_seconds,
         }),
@@ -375,14 +374,6 @@ fn fail_closed(action: &str) -> Option<Value> {
         "DataTransfer" | "SignCertificate" => json!({ "status": "Rejected" }),
         _ => return None,
     })
-}
-
-fn registration_name(registration: Registration) -> &'static str {
-    match registration {
-        Registration::Accepted => "Accepted",
-        Registration::Pending => "Pending",
-        Registration::Rejected => "Rejected",
-    }
 }
 
 /// `IdTagInfo`; 1.6 has no `Unknown` and says `Invalid` for a token it does not know.

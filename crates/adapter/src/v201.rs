@@ -31,14 +31,16 @@ use rust_ocpp::v2_0_1::messages::transaction_event::TransactionEventRequest;
 use serde_json::{Map, Value, json};
 use zaryad_model::{
     AuthorizationInfo, AuthorizationStatus, BootInfo, ChargerMessage, ChargingState,
-    ConnectorStatus, MeterSample, Registration, Reply, StatusReport, StopReason, Timestamp,
-    TransactionEventKind, TransactionReport,
+    ConnectorStatus, MeterSample, Reply, StatusReport, StopReason, Timestamp, TransactionEventKind,
+    TransactionReport,
 };
 
 use crate::DecodeError;
 use crate::data_transfer;
 use crate::time::format_utc;
-use crate::typed::{finite_number, non_empty, notification, parse, unsigned, wire_name};
+use crate::typed::{
+    finite_number, non_empty, notification, parse, unsigned, wire_name, wire_registration,
+};
 
 /// Actions of 2.0.1 that only the CSMS sends, plus the charger's requests whose answer needs a
 /// service the CSMS does not offer (certificates, ISO 15118 charging schedules).
@@ -302,7 +304,7 @@ pub fn encode_reply(action: &str, reply: &Reply) -> Value {
         } => json!({
             "currentTime": format_utc(*current_time),
             "interval": interval_seconds,
-            "status": registration_name(*registration),
+            "status": wire_registration(*registration),
         }),
         Reply::Heartbeat { current_time } => json!({ "currentTime": format_utc(*current_time) }),
         Reply::Empty => fail_closed(action).unwrap_or_else(|| json!({})),
@@ -335,14 +337,6 @@ fn fail_closed(action: &str) -> Option<Value> {
         "Get15118EVCertificate" => json!({ "status": "Failed", "exiResponse": "" }),
         _ => return None,
     })
-}
-
-fn registration_name(registration: Registration) -> &'static str {
-    match registration {
-        Registration::Accepted => "Accepted",
-        Registration::Pending => "Pending",
-        Registration::Rejected => "Rejected",
-    }
 }
 
 /// `IdTokenInfoType` with the group as a `Central` token.
