@@ -384,6 +384,20 @@ impl TestServer {
         matching[0].clone()
     }
 
+    /// The measurands of a session's meter values, in time order.
+    pub async fn measurands_of(&self, session: &Value) -> Vec<String> {
+        let id = session["id"].as_str().expect("the session has an id");
+        let samples = self
+            .get_ok(&format!("/api/v1/sessions/{id}/meter-values"))
+            .await;
+        samples
+            .as_array()
+            .unwrap_or_else(|| panic!("meter values are not an array: {samples}"))
+            .iter()
+            .filter_map(|sample| sample["measurand"].as_str().map(str::to_owned))
+            .collect()
+    }
+
     /// Stops the server (drain window 0).
     pub async fn shutdown(mut self) {
         self.stop().await;

@@ -444,11 +444,37 @@ pub fn report_part(payload: &Value) -> Option<ReportPart> {
     })
 }
 
+/// The items of a comma-separated configuration value as chargers write them: with spaces
+/// (tscontech, C01-d), in single quotes (Mennekes, C01-e), or tokens joined where one is due
+/// (ZJ Beny's `Current,Power`, C01-a). Items are trimmed of spaces and quotes; empty ones dropped.
+pub fn list_values(value: &str) -> Vec<String> {
+    value
+        .split(',')
+        .map(|item| item.trim().trim_matches(|c| c == '\'' || c == '"').trim())
+        .filter(|item| !item.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;
 
     use super::*;
+
+    #[test]
+    fn lists_are_read_however_written() {
+        assert_eq!(
+            list_values("Core, FirmwareManagement, RemoteTrigger"),
+            ["Core", "FirmwareManagement", "RemoteTrigger"]
+        );
+        assert_eq!(
+            list_values("'Energy.Active.Import.Register','Power.Active.Import'"),
+            ["Energy.Active.Import.Register", "Power.Active.Import"]
+        );
+        assert_eq!(list_values("Current,Power"), ["Current", "Power"]);
+        assert!(list_values(" , ").is_empty());
+    }
 
     #[test]
     fn every_mapped_key_round_trips_both_ways() {

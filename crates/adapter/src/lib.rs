@@ -53,7 +53,7 @@ pub struct Decoded {
     pub codec: OcppVersion,
     /// For a DataTransfer: the answer and the facts the profile's decoder read.
     pub data_transfer: Option<DataTransferAnswer>,
-    /// Plug types the message (a 2.0.1 NotifyReport) or the profile (at boot) tells.
+    /// Plug types the message tells (a 2.0.1 NotifyReport's device model).
     pub connector_types: Vec<ConnectorTypeReport>,
 }
 
@@ -121,15 +121,6 @@ pub fn decode_call(
         _ => None,
     };
     let connector_types = match (&message, action) {
-        (ChargerMessage::Boot(_), _) => profile
-            .connector_types()
-            .iter()
-            .map(|(evse_id, connector_type)| ConnectorTypeReport {
-                evse_id: *evse_id,
-                connector_id: 1,
-                connector_type: *connector_type,
-            })
-            .collect(),
         (ChargerMessage::Notification { .. }, "NotifyReport") => {
             notify_report::connector_types(&payload)
         }

@@ -14,6 +14,7 @@ use zaryad_store::{ApiToken, ApiTokenRole, WriteBatch, WriteOp};
 
 use crate::config::Config;
 use crate::gateway::registry::{CloseReason, Registry};
+use crate::profiles::Profiles;
 use crate::secrets::{generate_api_token, hash_api_token};
 use crate::state::Shared;
 use crate::{api, gateway, metrics};
@@ -34,6 +35,8 @@ pub struct RunningServer {
 /// Opens the store, binds both listeners and starts serving.
 pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
     metrics::install();
+    // An invalid profile file stops the start, naming the file, the line and the reason.
+    let profiles = Profiles::load(std::path::Path::new(&config.vendors.dir))?;
     let store = zaryad_store::open(&config.database.store_options())
         .await
         .with_context(|| {
@@ -76,6 +79,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         registry: Registry::default(),
         shutdown: CancellationToken::new(),
         listeners_ready: Default::default(),
+        profiles,
     });
     let tasks = TaskTracker::new();
     tasks.spawn(gateway::serve_ocpp(
@@ -152,6 +156,11 @@ impl RunningServer {
     /// The store the server runs on (for embedding and tests).
     pub fn store(&self) -> Arc<dyn zaryad_store::Store> {
         self.shared.store.clone()
+    }
+
+    /// Reads the vendor profile directory again (SIGHUP); on error the profiles in force stay.
+    pub fn reload_profiles(&self) -> anyhow::Result<usize> {
+        Ok(self.shared.profiles.reload()?)
     }
 
     /// A token that cancels when shutdown begins (for embedding and tests).

@@ -29,6 +29,26 @@ pub struct Config {
     pub log: LogConfig,
     /// Graceful shutdown.
     pub shutdown: ShutdownConfig,
+    /// Vendor profiles.
+    pub vendors: VendorsConfig,
+}
+
+/// Where vendor profiles come from.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct VendorsConfig {
+    /// The directory of `*.toml` vendor profiles (read at start, on SIGHUP and on
+    /// `POST /api/v1/vendor-profiles/reload`); a missing directory leaves the built-in generic
+    /// profile.
+    pub dir: String,
+}
+
+impl Default for VendorsConfig {
+    fn default() -> VendorsConfig {
+        VendorsConfig {
+            dir: "config/vendors".to_owned(),
+        }
+    }
 }
 
 /// What to do with a station that connects but was never provisioned.

@@ -10,6 +10,8 @@ mod app;
 pub mod config;
 pub mod gateway;
 pub mod metrics;
+pub mod profiles;
+pub mod replay;
 pub mod secrets;
 mod state;
 pub mod views;

@@ -31,6 +31,19 @@ enum Command {
     /// Write sessions as JSON lines (the API's session object), oldest start first, e.g. to
     /// back-fill a billing system: `zaryad export --since 2026-01-01T00:00:00Z > sessions.jsonl`.
     Export(ExportArgs),
+    /// Feed a recorded trace (JSON lines: the quirk catalogue's frames.jsonl format, or
+    /// `GET /api/v1/stations/{id}/messages?format=jsonl`) through the adapter and the model,
+    /// without a network or a server, and print the stations, sessions and repairs as JSON.
+    Replay {
+        /// The trace file.
+        trace: PathBuf,
+        /// The vendor profile directory (default: the configuration's `vendors.dir`).
+        #[arg(long, value_name = "DIR")]
+        profiles: Option<PathBuf>,
+        /// The station id for records that name none.
+        #[arg(long, default_value = "REPLAY")]
+        station: String,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -77,6 +90,21 @@ fn main() -> anyhow::Result<()> {
     runtime.block_on(async move {
         match cli.command {
             Command::Serve => serve(config).await,
+            Command::Replay {
+                trace,
+                profiles,
+                station,
+            } => {
+                let text = std::fs::read_to_string(&trace)
+                    .with_context(|| format!("reading {}", trace.display()))?;
+                let options = zaryad_server::replay::ReplayOptions {
+                    profiles_dir: profiles.unwrap_or_else(|| PathBuf::from(&config.vendors.dir)),
+                    station_id: station,
+                };
+                let report = zaryad_server::replay::replay(&text, &options).await?;
+                println!("{}", serde_json::to_string_pretty(&report)?);
+                Ok(())
+            }
             Command::Migrate => {
                 zaryad_store::migrate(&config.database.url).await?;
                 tracing::info!(
@@ -139,28 +167,37 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         "zaryad listening: OCPP ws://{}/ocpp/{{stationId}}, API http://{}/api/v1",
         server.ocpp_addr, server.api_addr
     );
-    wait_for_signal().await;
+    wait_for_signal(&server).await;
     server.shutdown().await
 }
 
-async fn wait_for_signal() {
+/// Waits for SIGTERM or Ctrl-C; SIGHUP reloads the vendor profiles meanwhile.
+async fn wait_for_signal(server: &zaryad_server::RunningServer) {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut terminate) => {
+        match (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::hangup()),
+        ) {
+            (Ok(mut terminate), Ok(mut hangup)) => loop {
                 tokio::select! {
-                    _ = terminate.recv() => {}
-                    _ = tokio::signal::ctrl_c() => {}
+                    _ = terminate.recv() => return,
+                    _ = tokio::signal::ctrl_c() => return,
+                    _ = hangup.recv() => match server.reload_profiles() {
+                        Ok(count) => tracing::info!(profiles = count, "vendor profiles reloaded"),
+                        Err(error) => tracing::error!(%error, "vendor profiles not reloaded; the previous ones stay"),
+                    },
                 }
-            }
-            Err(_) => {
+            },
+            _ => {
                 let _ = tokio::signal::ctrl_c().await;
             }
         }
     }
     #[cfg(not(unix))]
     {
+        let _ = server;
         let _ = tokio::signal::ctrl_c().await;
     }
 }

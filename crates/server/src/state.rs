@@ -8,6 +8,7 @@ use zaryad_store::Store;
 
 use crate::config::Config;
 use crate::gateway::registry::Registry;
+use crate::profiles::Profiles;
 
 /// State shared by the gateway, the API and background tasks.
 pub struct Shared {
@@ -23,4 +24,6 @@ pub struct Shared {
     pub configured_admin_token_hash: Option<String>,
     /// True once both listeners are bound and the database answered.
     pub listeners_ready: AtomicBool,
+    /// The vendor profiles in force.
+    pub profiles: Profiles,
 }

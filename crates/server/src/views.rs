@@ -2,9 +2,48 @@
 
 use serde::Serialize;
 use serde_json::{Value, json};
+use zaryad_adapter::Selection;
+use zaryad_adapter::profile::Profile;
 use zaryad_model::{Command, Connector, MeterSample, Session, Station, Timestamp};
 
 use crate::gateway::commands::{CommandFailure, Completion};
+
+/// Which vendor profile serves a station and why: `{"name", "reason"}`, the reason being
+/// `pinned`, `matched vendor=… model=…`, `default`, or a pinned name that is not loaded.
+pub fn profile_view(selection: &Selection) -> Value {
+    json!({
+        "name": selection.profile.name(),
+        "reason": selection.reason.to_string(),
+    })
+}
+
+/// A vendor profile as `GET /api/v1/vendor-profiles` shows it.
+pub fn vendor_profile_json(profile: &Profile) -> Value {
+    let decoders: Vec<Value> = profile
+        .decoders()
+        .iter()
+        .map(|decoder| {
+            json!({
+                "vendor_id": decoder.vendor_id.as_str(),
+                "message_id": decoder.message_id.as_ref().map(|id| id.as_str()),
+                "samples": decoder.samples.iter().map(|sample| sample.measurand.as_str()).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    json!({
+        "name": profile.name(),
+        "description": profile.description(),
+        "extends": profile.extends(),
+        "match": profile.rules().iter().map(|rule| rule.to_string()).collect::<Vec<_>>(),
+        "repairs": profile.repair_names(),
+        "data_transfer": decoders,
+        "connector_types": profile
+            .connector_types()
+            .iter()
+            .map(|(evse_id, kind)| json!({"evse_id": evse_id, "connector_type": kind.as_str()}))
+            .collect::<Vec<_>>(),
+    })
+}
 
 /// A session as the API and `session.*` events show it.
 #[derive(Debug, Clone, Serialize)]
@@ -99,6 +138,9 @@ pub struct StationView {
     /// The station-wide status (1.6 connector 0), when reported.
     status: Option<&'static str>,
     evses: Vec<EvseView>,
+    /// The vendor profile that serves the station and why (`vendor_profile` is only the pin).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    profile: Option<Value>,
 }
 
 impl StationView {
@@ -160,7 +202,14 @@ impl StationView {
             created_at: station.created_at,
             status: station_status,
             evses,
+            profile: None,
         }
+    }
+
+    /// The view with the profile that serves the station (see [`profile_view`]).
+    pub fn with_profile(mut self, selection: &Selection) -> StationView {
+        self.profile = Some(profile_view(selection));
+        self
     }
 }
 

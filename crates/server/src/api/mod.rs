@@ -9,6 +9,7 @@ mod openapi;
 mod sessions;
 mod stations;
 mod tokens;
+mod vendor_profiles;
 
 use std::sync::Arc;
 
@@ -33,6 +34,8 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/stations/{id}/messages", get(stations::messages))
         .route("/stations/{id}/configuration", get(stations::configuration))
         .route("/stations/{id}/commands/{name}", post(commands::send))
+        .route("/vendor-profiles", get(vendor_profiles::list))
+        .route("/vendor-profiles/reload", post(vendor_profiles::reload))
         .route("/sessions", get(sessions::list))
         .route("/sessions/{id}", get(sessions::show))
         .route("/sessions/{id}/meter-values", get(sessions::meter_values))

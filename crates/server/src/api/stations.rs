@@ -19,6 +19,7 @@ use zaryad_wire::OcppVersion;
 use super::auth::Caller;
 use super::error::{ApiError, parse_body};
 use crate::gateway::registry::CloseReason;
+use crate::gateway::station::select_profile;
 use crate::secrets::hash_station_password;
 use crate::state::Shared;
 use crate::views::StationView;
@@ -34,12 +35,16 @@ async fn view(shared: &Shared, id: &StationId) -> Result<Option<StationView>, Ap
     };
     let connectors = shared.store.connectors(id).await?;
     let live = shared.registry.get(id);
-    Ok(Some(StationView::of(
-        station,
-        &connectors,
-        live.is_some(),
-        live.and_then(|handle| handle.last_seen()),
-    )))
+    let selection = select_profile(shared, &station);
+    Ok(Some(
+        StationView::of(
+            station,
+            &connectors,
+            live.is_some(),
+            live.and_then(|handle| handle.last_seen()),
+        )
+        .with_profile(&selection),
+    ))
 }
 
 /// `GET /stations`.
@@ -125,6 +130,7 @@ pub async fn provision(
         }
         Some(Some(password)) => Some(Some(hash_station_password(&password))),
     };
+    let pin_changed = body.vendor_profile.is_some();
     let mut batch = WriteBatch::new();
     batch.push(WriteOp::ProvisionStation(ProvisionStation {
         id: id.clone(),
@@ -134,6 +140,10 @@ pub async fn provision(
         at: Utc::now(),
     }));
     shared.store.commit(batch).await?;
+    if pin_changed {
+        // A connected station chooses its profile again before its next message.
+        shared.profiles.touch();
+    }
     let view = view(&shared, &id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("station {id} vanished")))?;
@@ -165,6 +175,8 @@ pub async fn delete(
 #[derive(Debug, Deserialize)]
 pub struct MessagesQuery {
     limit: Option<u32>,
+    /// `json` (the default) or `jsonl`: a replayable trace (`zaryad replay`).
+    format: Option<String>,
 }
 
 /// `GET /stations/{id}/messages`: the raw frames in both directions, newest first.
@@ -183,8 +195,20 @@ pub async fn messages(
     if shared.store.station(&id).await?.is_none() {
         return Err(ApiError::not_found(format!("no station {id}")));
     }
+    let jsonl = match query.format.as_deref() {
+        None | Some("json") => false,
+        Some("jsonl") => true,
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "format {other:?} is not json or jsonl"
+            )));
+        }
+    };
     shared.store.flush().await?;
     let frames = shared.store.frames(&id, limit).await?;
+    if jsonl {
+        return Ok(trace_response(frames));
+    }
     let rows: Vec<Value> = frames
         .into_iter()
         .map(|frame| {
@@ -200,7 +224,39 @@ pub async fn messages(
             })
         })
         .collect();
-    Ok(Json(rows))
+    Ok(Json(rows).into_response())
+}
+
+/// The frame log as a trace in the quirk catalogue's format, oldest first, one JSON object a
+/// line: what `zaryad replay` reads.
+fn trace_response(frames: Vec<zaryad_store::FrameRecord>) -> axum::response::Response {
+    let mut text = String::new();
+    for frame in frames.into_iter().rev() {
+        let parsed = serde_json::from_str::<Value>(&frame.text).ok();
+        let direction = match frame.direction {
+            zaryad_store::Direction::Inbound => "cp->csms",
+            zaryad_store::Direction::Outbound => "csms->cp",
+        };
+        let line = json!({
+            "id": frame.message_id,
+            "station_id": frame.station_id.as_str(),
+            "at": frame.at,
+            "direction": direction,
+            "version": frame.ocpp_version,
+            "kind": "ocpp-frame",
+            "action": frame.action,
+            "raw_text": if parsed.is_none() { Some(frame.text.as_str()) } else { None },
+            "frame": parsed,
+            "repairs": frame.repairs,
+        });
+        text.push_str(&line.to_string());
+        text.push('\n');
+    }
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/x-ndjson")],
+        text,
+    )
+        .into_response()
 }
 
 /// `GET /stations/{id}/configuration`: the configuration the station last reported (read after

@@ -258,6 +258,11 @@ impl Connection {
                     .iter()
                     .map(|repair| repair.name.to_string())
                     .collect();
+                let reply_repairs = outcome
+                    .reply_repairs
+                    .iter()
+                    .map(|repair| repair.name.to_string())
+                    .collect();
                 self.log(
                     Direction::Inbound,
                     Some(&action),
@@ -273,7 +278,9 @@ impl Connection {
                         Frame::call_error_for(self.version, &message_id, code, &description)
                     }
                 };
-                let sent = self.send(reply, Some(&action)).await;
+                let sent = self
+                    .send_repaired(reply, Some(&action), reply_repairs)
+                    .await;
                 // Only now, with the boot answered, may the CSMS send CALLs of its own.
                 if let Some(registration) = booted {
                     self.booted(registration);
@@ -455,11 +462,12 @@ impl Connection {
             .in_flight
             .as_ref()
             .map_or("(unknown)", |in_flight| in_flight.action);
+        let profile = context.selection().profile.clone();
         let (result, repairs) = match frame {
             Frame::CallResult { payload, .. } => {
                 let response = payload.clone();
                 match zaryad_adapter::decode_command_result(
-                    zaryad_adapter::Profile::generic(),
+                    &profile,
                     self.version,
                     action,
                     payload,
@@ -494,11 +502,7 @@ impl Connection {
             Frame::Call { .. } => return,
         };
         for repair in &repairs {
-            metrics::repair_applied(
-                &repair.name,
-                zaryad_adapter::Profile::generic().name(),
-                context.vendor(),
-            );
+            metrics::repair_applied(&repair.name, profile.name(), context.vendor());
         }
         let names = repairs.into_iter().map(|repair| repair.name).collect();
         self.log(
@@ -620,6 +624,16 @@ impl Connection {
 
     /// Sends a frame and logs it; false when the socket is gone.
     async fn send(&mut self, frame: Frame, action: Option<&str>) -> bool {
+        self.send_repaired(frame, action, Vec::new()).await
+    }
+
+    /// Sends a frame the station's profile repaired, logging the repairs with it.
+    async fn send_repaired(
+        &mut self,
+        frame: Frame,
+        action: Option<&str>,
+        repairs: Vec<String>,
+    ) -> bool {
         let text = frame.to_text();
         match &frame {
             Frame::CallError { error_code, .. } => {
@@ -633,7 +647,7 @@ impl Connection {
             action,
             Some(frame.message_id()),
             &text,
-            Vec::new(),
+            repairs,
         )
         .await;
         match self.socket.send(Message::text(text)).await {

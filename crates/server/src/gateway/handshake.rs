@@ -229,7 +229,7 @@ fn websocket_key(headers: &HeaderMap) -> Option<String> {
 }
 
 /// The last non-empty path segment, percent-decoded; a literal `+` stays `+`.
-fn identity_from_path(path: &str) -> Option<String> {
+pub(crate) fn identity_from_path(path: &str) -> Option<String> {
     let segment = path.split('/').rev().find(|segment| !segment.is_empty())?;
     let decoded = percent_encoding::percent_decode_str(segment)
         .decode_utf8()

@@ -4,8 +4,8 @@
 mod boot_config;
 pub mod commands;
 mod connection;
-mod handshake;
+pub(crate) mod handshake;
 pub mod registry;
-mod station;
+pub(crate) mod station;
 
 pub use handshake::serve_ocpp;

@@ -11,13 +11,13 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use serde_json::{Value, json};
-use zaryad_adapter::Repair;
+use zaryad_adapter::{DataTransferAnswer, Decoded, Repair, Selection, StationFacts};
 use zaryad_adapter::configuration::{native_key, report_part};
 use zaryad_model::{
     AuthorizationInfo, BootInfo, ChargerMessage, ChargingState, Command, ConfigurationEntry,
-    Connector, ConnectorStatus, DataTransferStatus, DomainEvent, EventType, MeterSample,
-    ReadingContext, Registration, Reply, Session, SessionState, Station, StationId, StatusReport,
-    Timestamp, TransactionEventKind, TransactionReport,
+    Connector, ConnectorStatus, ConnectorTypeReport, DataTransferStatus, DomainEvent, EventType,
+    MeterSample, ReadingContext, Registration, Reply, Session, SessionState, Station, StationId,
+    StatusReport, Timestamp, TransactionEventKind, TransactionReport, VendorFacts,
 };
 use zaryad_store::{SessionFilter, StoreError, WriteBatch, WriteOp};
 use zaryad_wire::{ErrorCode, OcppVersion};
@@ -37,6 +37,8 @@ pub struct CallOutcome {
     pub result: Result<Value, (ErrorCode, String)>,
     /// Repairs the adapter applied to the CALL.
     pub repairs: Vec<Repair>,
+    /// Repairs the station's profile applied to the answer.
+    pub reply_repairs: Vec<Repair>,
     /// The registration answered, when the CALL was a BootNotification.
     pub booted: Option<Registration>,
 }
@@ -101,6 +103,13 @@ pub struct StationContext {
     remote_starts: Vec<RemoteStartLink>,
     /// The 2.0.1 report request whose NotifyReport holds the whole configuration.
     full_report_request: Option<i64>,
+    /// The station's vendor profile and why it applies.
+    selection: Selection,
+    /// The profiles' generation the selection was made at.
+    profiles_generation: u64,
+    /// Repairs of the current CALL that touch a session's energy, time or token: the session
+    /// the CALL concerns lists them.
+    call_flags: Vec<String>,
 }
 
 impl StationContext {
@@ -140,6 +149,8 @@ impl StationContext {
                 limit: 1000,
             })
             .await?;
+        let profiles_generation = shared.profiles.generation();
+        let selection = select_profile(&shared, &station);
         let mut context = StationContext {
             shared,
             station_id,
@@ -150,6 +161,9 @@ impl StationContext {
             last_update_event: HashMap::new(),
             remote_starts: Vec::new(),
             full_report_request: None,
+            selection,
+            profiles_generation,
+            call_flags: Vec::new(),
         };
         let mut changes = Changes::default();
         changes.batch.push(WriteOp::UpsertStation(station.clone()));
@@ -173,6 +187,31 @@ impl StationContext {
         self.commit(changes).await
     }
 
+    /// The OCPP version of the connection.
+    pub fn version(&self) -> OcppVersion {
+        self.version
+    }
+
+    /// The station's vendor profile and why it applies.
+    pub fn selection(&self) -> &Selection {
+        &self.selection
+    }
+
+    /// Chooses the profile again when the profiles or the operator's pin changed.
+    async fn refresh_profile(&mut self) -> Result<(), StoreError> {
+        let generation = self.shared.profiles.generation();
+        if generation == self.profiles_generation {
+            return Ok(());
+        }
+        if let Some(stored) = self.shared.store.station(&self.station_id).await? {
+            self.station.vendor_profile = stored.vendor_profile;
+            self.station.registration = stored.registration;
+        }
+        self.profiles_generation = generation;
+        self.selection = select_profile(&self.shared, &self.station);
+        Ok(())
+    }
+
     /// Handles one inbound CALL and returns what to answer.
     pub async fn handle_call(
         &mut self,
@@ -180,24 +219,30 @@ impl StationContext {
         payload: Value,
         received_at: Timestamp,
     ) -> CallOutcome {
-        let profile = zaryad_adapter::Profile::generic();
-        let decoded = match zaryad_adapter::decode_call(
-            profile,
-            self.version,
-            action,
-            payload,
-            received_at,
-        ) {
-            Ok(decoded) => decoded,
-            Err(error) => {
-                return CallOutcome {
-                    result: Err((error.code, error.description)),
-                    repairs: Vec::new(),
-                    booted: None,
-                };
-            }
-        };
-        let repairs = decoded.repairs;
+        if let Err(error) = self.refresh_profile().await {
+            tracing::warn!(station = %self.station_id, %error, "profile choice not refreshed");
+        }
+        let profile = self.selection.profile.clone();
+        let decoded =
+            match zaryad_adapter::decode_call(&profile, self.version, action, payload, received_at)
+            {
+                Ok(decoded) => decoded,
+                Err(error) => {
+                    return CallOutcome {
+                        result: Err((error.code, error.description)),
+                        repairs: Vec::new(),
+                        reply_repairs: Vec::new(),
+                        booted: None,
+                    };
+                }
+            };
+        let Decoded {
+            message,
+            repairs,
+            codec,
+            data_transfer,
+            connector_types,
+        } = decoded;
         for repair in &repairs {
             metrics::repair_applied(
                 repair.name.as_ref(),
@@ -205,8 +250,13 @@ impl StationContext {
                 self.station.vendor.as_deref(),
             );
         }
+        self.call_flags = repairs
+            .iter()
+            .filter(|repair| repair.touches.is_some())
+            .map(|repair| repair.name.clone())
+            .collect();
         if self.station.registration == Registration::Rejected
-            && !matches!(decoded.message, ChargerMessage::Boot(_))
+            && !matches!(message, ChargerMessage::Boot(_))
         {
             return CallOutcome {
                 result: Err((
@@ -214,18 +264,34 @@ impl StationContext {
                     "the station is not accepted by this CSMS".to_owned(),
                 )),
                 repairs,
+                reply_repairs: Vec::new(),
                 booted: None,
             };
         }
         let mut booted = None;
-        let codec = decoded.codec;
-        let result = match self.apply(decoded.message, received_at).await {
+        let applied = match self.apply(message, data_transfer, received_at).await {
+            Ok(reply) => match self.connector_types(connector_types, received_at).await {
+                Ok(()) => Ok(reply),
+                Err(error) => Err(error),
+            },
+            Err(error) => Err(error),
+        };
+        let mut reply_repairs = Vec::new();
+        let result = match applied {
             Ok(reply) => {
                 if let Reply::Boot { registration, .. } = &reply {
                     booted = Some(*registration);
                 }
                 let mut payload = zaryad_adapter::encode_reply(codec, action, &reply);
-                zaryad_adapter::repair_outbound(profile, codec, action, &mut payload, received_at);
+                // A boot may have chosen another profile: its answer is already the new one's.
+                let profile = self.selection.profile.clone();
+                reply_repairs = zaryad_adapter::repair_outbound(
+                    &profile,
+                    codec,
+                    action,
+                    &mut payload,
+                    received_at,
+                );
                 Ok(payload)
             }
             Err(error) => {
@@ -239,6 +305,7 @@ impl StationContext {
         CallOutcome {
             result,
             repairs,
+            reply_repairs,
             booted,
         }
     }
@@ -246,6 +313,7 @@ impl StationContext {
     async fn apply(
         &mut self,
         message: ChargerMessage,
+        data_transfer: Option<DataTransferAnswer>,
         now: Timestamp,
     ) -> Result<Reply, StoreError> {
         match message {
@@ -269,12 +337,23 @@ impl StationContext {
                 message_id,
                 ..
             } => {
-                // Vendor decoders come with vendor profiles; until one claims this vendor, the
-                // frame log keeps the data and the spec's answer for an unknown vendor applies.
-                tracing::debug!(station = %self.station_id, vendor_id, ?message_id, "DataTransfer for an unknown vendor");
-                Ok(Reply::DataTransfer {
+                // The frame log keeps the data as sent; the profile's decoder (if any) decides
+                // the answer and which session facts it carries.
+                let answer = data_transfer.unwrap_or(DataTransferAnswer {
                     status: DataTransferStatus::UnknownVendorId,
                     data: None,
+                    facts: None,
+                    problems: Vec::new(),
+                });
+                for problem in &answer.problems {
+                    tracing::info!(station = %self.station_id, vendor_id, ?message_id, problem, "vendor data not fully read");
+                }
+                if let Some(facts) = answer.facts {
+                    self.vendor_facts(facts, now).await?;
+                }
+                Ok(Reply::DataTransfer {
+                    status: answer.status,
+                    data: answer.data,
                 })
             }
             ChargerMessage::Notification { action, payload } => {
@@ -434,6 +513,22 @@ impl StationContext {
         changes.event(self.event(EventType::StationBooted, None, data, now));
         changes.station = Some(station);
         self.commit(changes).await?;
+        // The boot named the vendor, model and firmware the profile is matched on.
+        self.profiles_generation = self.shared.profiles.generation();
+        self.selection = select_profile(&self.shared, &self.station);
+        // A profile may know the model's guns (a 1.6 charger has no standard way to say).
+        let declared = self
+            .selection
+            .profile
+            .connector_types()
+            .iter()
+            .map(|(evse_id, connector_type)| ConnectorTypeReport {
+                evse_id: *evse_id,
+                connector_id: 1,
+                connector_type: *connector_type,
+            })
+            .collect();
+        self.connector_types(declared, now).await?;
         let ocpp = &self.shared.config.ocpp;
         let interval_seconds = match registration {
             Registration::Accepted => ocpp.heartbeat_interval_secs,
@@ -548,13 +643,14 @@ impl StationContext {
         let mut changes = Changes::default();
         self.close_unfinished(&mut changes, evse_id, report.timestamp, now);
         let transaction_id = self.shared.store.next_transaction_id().await?;
-        let session = Session::begin(
+        let mut session = Session::begin(
             new_id(),
             self.station_id.clone(),
             transaction_id.to_string(),
             &report,
             now,
         );
+        self.flag_repairs(&mut session);
         self.started(&mut changes, session, &report, now);
         self.commit(changes).await?;
         Ok(Reply::Transaction {
@@ -570,6 +666,16 @@ impl StationContext {
         report: TransactionReport,
         now: Timestamp,
     ) -> Result<(), StoreError> {
+        if report.kind == TransactionEventKind::Ended
+            && is_placeholder_id(&transaction_id)
+            && let Some(mut session) = self.placeholder_stop_target(&report)
+        {
+            // Delta's 0, MicroOcpp's -1: the one open session this stop can be is closed.
+            session.flag(STOP_ID_PLACEHOLDER);
+            let mut changes = Changes::default();
+            self.stop(&mut changes, session, &report, now);
+            return self.commit(changes).await;
+        }
         let known = match self
             .active
             .iter()
@@ -605,19 +711,13 @@ impl StationContext {
                     &report.samples,
                 );
             }
-            (TransactionEventKind::Ended, Some(mut session)) => {
-                session.end(&report, now);
-                changes.samples(
-                    &self.station_id,
-                    Some(&session),
-                    session.evse_id,
-                    &report.samples,
-                );
-                self.ended(&mut changes, session, now);
+            (TransactionEventKind::Ended, Some(session)) => {
+                self.stop(&mut changes, session, &report, now);
             }
             (_, Some(mut session)) => {
                 let charging_state_before = session.charging_state;
                 session.update(&report, now);
+                self.flag_repairs(&mut session);
                 changes.samples(
                     &self.station_id,
                     Some(&session),
@@ -645,6 +745,7 @@ impl StationContext {
                 if kind == TransactionEventKind::Updated {
                     session.flag("transaction-start-missing");
                 }
+                self.flag_repairs(&mut session);
                 self.refine_connector(&mut changes, &session, report.connector_id, now);
                 self.started(&mut changes, session, &report, now);
             }
@@ -687,6 +788,10 @@ impl StationContext {
             now,
         );
         session.flag("transaction-start-missing");
+        if is_placeholder_id(&session.transaction_id) {
+            session.flag(TRANSACTION_ID_PLACEHOLDER);
+        }
+        self.flag_repairs(&mut session);
         session.end(report, now);
         changes.samples(
             &self.station_id,
@@ -708,54 +813,193 @@ impl StationContext {
         now: Timestamp,
     ) -> Result<Reply, StoreError> {
         let mut changes = Changes::default();
-        let active = self
-            .find_active(transaction_id.as_deref(), evse_id)
-            .cloned();
-        match active {
-            Some(mut session) => {
+        match self
+            .meter_values_target(evse_id, transaction_id.as_deref())
+            .await?
+        {
+            (Some(mut session), flag) if session.state == SessionState::Active => {
                 let charging_state = session.charging_state;
                 session.apply_samples(&samples, now);
+                if let Some(flag) = flag {
+                    session.flag(flag);
+                }
+                self.flag_repairs(&mut session);
                 changes.samples(&self.station_id, Some(&session), evse_id, &samples);
                 self.updated(&mut changes, session, charging_state, now);
             }
-            None => {
-                let finished = match transaction_id
-                    .as_deref()
-                    .filter(|id| !is_placeholder_id(id))
+            (Some(mut session), flag) => {
+                // Closing values after the stop (Ocular, lbbrhzn #2075): kept with the session,
+                // which stays as its stop left it.
+                changes.samples(&self.station_id, Some(&session), evse_id, &samples);
+                if let Some(flag) = flag
+                    && !session.quirks.iter().any(|quirk| quirk == flag)
                 {
-                    Some(id) => {
-                        self.shared
-                            .store
-                            .session_by_transaction(&self.station_id, id)
-                            .await?
-                    }
-                    None => None,
-                };
-                changes.samples(&self.station_id, finished.as_ref(), evse_id, &samples);
+                    session.flag(flag);
+                    changes.session(session);
+                }
             }
+            (None, _) => changes.samples(&self.station_id, None, evse_id, &samples),
         }
         self.commit(changes).await?;
         Ok(Reply::Empty)
     }
 
-    /// The active session a message without a reliable transaction id belongs to.
-    fn find_active(&self, transaction_id: Option<&str>, evse_id: u32) -> Option<&Session> {
-        if let Some(id) = transaction_id.filter(|id| !is_placeholder_id(id))
-            && let Some(session) = self
+    /// The session MeterValues belong to, with the flag that says how it was found when the
+    /// charger did not name it plainly.
+    async fn meter_values_target(
+        &self,
+        evse_id: u32,
+        transaction_id: Option<&str>,
+    ) -> Result<(Option<Session>, Option<&'static str>), StoreError> {
+        let sole_on_evse = || {
+            let mut on_evse = self
                 .active
                 .iter()
+                .filter(|session| session.evse_id == evse_id);
+            match (on_evse.next(), on_evse.next()) {
+                (Some(only), None) => Some(only.clone()),
+                _ => None,
+            }
+        };
+        match transaction_id {
+            Some(id) if !is_placeholder_id(id) => {
+                if let Some(session) = self.active.iter().find(|s| s.transaction_id == id) {
+                    return Ok((Some(session.clone()), None));
+                }
+                if let Some(session) = self
+                    .shared
+                    .store
+                    .session_by_transaction(&self.station_id, id)
+                    .await?
+                {
+                    return Ok((Some(session), Some(METER_VALUES_AFTER_STOP)));
+                }
+                Ok((sole_on_evse(), Some(METER_VALUES_UNKNOWN_TRANSACTION)))
+            }
+            Some(_) => Ok((sole_on_evse(), Some(METER_VALUES_PLACEHOLDER))),
+            None if evse_id == 0 => {
+                // The station's own meter (KEBA, ABB): it is the session's when only one runs.
+                let only = match self.active.as_slice() {
+                    [only] => Some(only.clone()),
+                    _ => None,
+                };
+                Ok((only, Some(METER_VALUES_ON_CONNECTOR_0)))
+            }
+            None => Ok((sole_on_evse(), None)),
+        }
+    }
+
+    /// Ends `session` with a stop report: its samples, the CALL's repairs, the events.
+    fn stop(
+        &mut self,
+        changes: &mut Changes,
+        mut session: Session,
+        report: &TransactionReport,
+        now: Timestamp,
+    ) {
+        session.end(report, now);
+        self.flag_repairs(&mut session);
+        changes.samples(
+            &self.station_id,
+            Some(&session),
+            session.evse_id,
+            &report.samples,
+        );
+        self.ended(changes, session, now);
+    }
+
+    /// The open session a stop with a placeholder id (0, -1) closes: the only one on the
+    /// station, when its token and start fit the stop.
+    fn placeholder_stop_target(&self, report: &TransactionReport) -> Option<Session> {
+        let [only] = self.active.as_slice() else {
+            return None;
+        };
+        let token_fits = report.id_token.is_none() || report.id_token == only.id_token;
+        (token_fits && only.started_at <= report.timestamp).then(|| only.clone())
+    }
+
+    /// Adds the current CALL's repairs that touch energy, time or token to `session`.
+    fn flag_repairs(&self, session: &mut Session) {
+        for name in &self.call_flags {
+            session.flag(name);
+        }
+    }
+
+    /// Session facts from vendor data: samples go to the session they name (by transaction,
+    /// else by EVSE), plug types to the connectors.
+    async fn vendor_facts(&mut self, facts: VendorFacts, now: Timestamp) -> Result<(), StoreError> {
+        self.connector_types(facts.connector_types.clone(), now)
+            .await?;
+        if facts.samples.is_empty() {
+            return Ok(());
+        }
+        let by_transaction = facts.transaction_id.as_deref().and_then(|id| {
+            self.active
+                .iter()
                 .find(|session| session.transaction_id == id)
-        {
-            return Some(session);
+        });
+        let target = by_transaction
+            .or_else(|| {
+                let mut candidates = self.active.iter().filter(|session| {
+                    facts
+                        .evse_id
+                        .is_none_or(|evse_id| session.evse_id == evse_id)
+                });
+                match (candidates.next(), candidates.next()) {
+                    (Some(only), None) => Some(only),
+                    _ => None,
+                }
+            })
+            .cloned();
+        let mut changes = Changes::default();
+        match target {
+            Some(mut session) => {
+                let charging_state = session.charging_state;
+                session.apply_samples(&facts.samples, now);
+                self.flag_repairs(&mut session);
+                changes.samples(
+                    &self.station_id,
+                    Some(&session),
+                    session.evse_id,
+                    &facts.samples,
+                );
+                self.updated(&mut changes, session, charging_state, now);
+            }
+            None => changes.samples(
+                &self.station_id,
+                None,
+                facts.evse_id.unwrap_or(0),
+                &facts.samples,
+            ),
         }
-        let mut on_evse = self
-            .active
-            .iter()
-            .filter(|session| session.evse_id == evse_id);
-        match (on_evse.next(), on_evse.next()) {
-            (Some(only), None) => Some(only),
-            _ => None,
+        self.commit(changes).await
+    }
+
+    /// Records plug types a message, vendor data or the profile reported.
+    async fn connector_types(
+        &mut self,
+        reports: Vec<ConnectorTypeReport>,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        if reports.is_empty() {
+            return Ok(());
         }
+        let mut changes = Changes::default();
+        for report in reports {
+            let key = (report.evse_id, report.connector_id);
+            let mut connector = self
+                .connectors
+                .get(&key)
+                .cloned()
+                .unwrap_or_else(|| Connector::new(report.evse_id, report.connector_id));
+            if connector.connector_type == Some(report.connector_type) {
+                continue;
+            }
+            let previous = connector.status();
+            connector.connector_type = Some(report.connector_type);
+            self.connector_changed(&mut changes, connector, previous, now);
+        }
+        self.commit(changes).await
     }
 
     /// Closes a session left open on `evse_id` when a new one starts there.
@@ -939,6 +1183,30 @@ impl StationContext {
         }
         Ok(())
     }
+}
+
+/// Flag: a stop with transaction id 0 or -1 closed the station's only open session.
+const STOP_ID_PLACEHOLDER: &str = "stop-transaction-id-placeholder";
+/// Flag: a stop with transaction id 0 or -1 matched no open session and was recorded alone.
+const TRANSACTION_ID_PLACEHOLDER: &str = "transaction-id-placeholder";
+/// Flag: meter values for the transaction arrived after its stop (kept, energy unchanged).
+const METER_VALUES_AFTER_STOP: &str = "meter-values-after-stop";
+/// Flag: meter values named a transaction never seen; the EVSE's session took them.
+const METER_VALUES_UNKNOWN_TRANSACTION: &str = "meter-values-unknown-transaction";
+/// Flag: meter values with transaction id 0 or -1; the EVSE's session took them.
+const METER_VALUES_PLACEHOLDER: &str = "meter-values-transaction-id-placeholder";
+/// Flag: meter values of connector 0 during the station's only session.
+const METER_VALUES_ON_CONNECTOR_0: &str = "meter-values-on-connector-0";
+
+/// The vendor profile for `station` among the profiles in force.
+pub fn select_profile(shared: &Shared, station: &Station) -> Selection {
+    shared.profiles.current().select(&StationFacts {
+        station_id: station.id.as_str(),
+        vendor: station.vendor.as_deref(),
+        model: station.model.as_deref(),
+        firmware: station.firmware_version.as_deref(),
+        pinned: station.vendor_profile.as_deref(),
+    })
 }
 
 /// A new time-ordered id for sessions and events.
