@@ -70,7 +70,19 @@ async fn clean_session(server: &TestServer, reason: &str) -> Value {
         )
         .await;
     charger.close().await;
-    server.only_session_of("CLEAN-16").await
+    // A charger no profile claims that speaks clean OCPP gets no repair at all.
+    let station = server.station("CLEAN-16").await;
+    assert_eq!(
+        station["profile"],
+        json!({"name": "generic", "reason": "default"})
+    );
+    let frames = server.get_ok("/api/v1/stations/CLEAN-16/messages").await;
+    for frame in frames.as_array().unwrap() {
+        assert_eq!(frame["repairs"], json!([]), "{frame:#}");
+    }
+    let session = server.only_session_of("CLEAN-16").await;
+    assert_eq!(session["quirks"], json!([]));
+    session
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -395,6 +407,37 @@ async fn a_201_charger_with_gbt_guns_runs_a_session() {
         json!({"name": "generic", "reason": "default"})
     );
     charger.close().await;
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broken_json_is_repaired_only_for_the_profile_that_knows_it() {
+    let server = server().await;
+    let frame = r#"[2,"beny-1","MeterValues",{"connectorId":1,"meterValue":[{"timestamp":"2026-03-01T10:00:00Z","sampledValue":[,{"value":"1500"}]}]}]"#;
+    // R01-b: ZJ Beny's leading comma, from a station the byte-level profile claims.
+    let mut beny = Charger::connect(&server, "GRS-E2E", "ocpp1.6").await;
+    beny.call_ok(
+        "BootNotification",
+        json!({"chargePointVendor": "ZJ Beny", "chargePointModel": "BCP"}),
+    )
+    .await;
+    beny.send_raw(frame).await;
+    assert_eq!(beny.answer_to("beny-1", "MeterValues").await, Ok(json!({})));
+    let frames = server.get_ok("/api/v1/stations/GRS-E2E/messages").await;
+    let logged = frames
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|logged| logged["text"] == frame)
+        .unwrap_or_else(|| panic!("{frames:#}"));
+    assert_eq!(logged["repairs"], json!(["json-stray-comma"]));
+    // Any other charger gets the spec's answer to invalid JSON.
+    let mut other = Charger::connect(&server, "PLAIN-E2E", "ocpp1.6").await;
+    other.send_raw(frame).await;
+    let answer = other.recv_frame().await;
+    assert_eq!(answer[0], 4, "{answer}");
+    beny.close().await;
+    other.close().await;
     server.shutdown().await;
 }
 

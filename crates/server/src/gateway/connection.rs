@@ -244,7 +244,8 @@ impl Connection {
     /// Handles one text frame; false when the socket is gone.
     async fn on_text(&mut self, context: &mut StationContext, text: &str) -> bool {
         let received_at = Utc::now();
-        match Frame::parse(text) {
+        let (parsed, text_repairs) = parse_repaired(context, text);
+        match parsed {
             Ok(Frame::Call {
                 message_id,
                 action,
@@ -253,10 +254,10 @@ impl Connection {
                 metrics::frame_in(self.version.as_str(), &action);
                 let outcome = context.handle_call(&action, payload, received_at).await;
                 let booted = outcome.booted;
-                let repairs = outcome
-                    .repairs
+                let repairs = text_repairs
                     .iter()
-                    .map(|repair| repair.name.to_string())
+                    .cloned()
+                    .chain(outcome.repairs.iter().map(|repair| repair.name.to_string()))
                     .collect();
                 let reply_repairs = outcome
                     .reply_repairs
@@ -290,7 +291,7 @@ impl Connection {
             Ok(frame @ (Frame::CallResult { .. } | Frame::CallError { .. })) => {
                 metrics::frame_in(self.version.as_str(), "(answer)");
                 if let Some(pending) = self.outstanding.complete(frame.message_id()) {
-                    self.on_answer(context, pending, frame, text, received_at)
+                    self.on_answer(context, pending, frame, text, text_repairs, received_at)
                         .await;
                 } else {
                     let late = self
@@ -314,7 +315,7 @@ impl Connection {
                         late.as_deref(),
                         Some(frame.message_id()),
                         text,
-                        Vec::new(),
+                        text_repairs,
                     )
                     .await;
                 }
@@ -456,6 +457,7 @@ impl Connection {
         pending: PendingCall,
         frame: Frame,
         text: &str,
+        text_repairs: Vec<String>,
         received_at: chrono::DateTime<Utc>,
     ) {
         let action = self
@@ -504,7 +506,10 @@ impl Connection {
         for repair in &repairs {
             metrics::repair_applied(&repair.name, profile.name(), context.vendor());
         }
-        let names = repairs.into_iter().map(|repair| repair.name).collect();
+        let names = text_repairs
+            .into_iter()
+            .chain(repairs.into_iter().map(|repair| repair.name))
+            .collect();
         self.log(
             Direction::Inbound,
             Some(&pending.action),
@@ -696,6 +701,35 @@ async fn sleep_until(deadline: Option<tokio::time::Instant>) {
     match deadline {
         Some(deadline) => tokio::time::sleep_until(deadline).await,
         None => std::future::pending().await,
+    }
+}
+
+/// Parses a frame; text that is not JSON gets the station profile's byte-level repairs (a
+/// truncated frame, a stray comma) before it is refused. The frame log keeps the original
+/// text with the names of the repairs.
+fn parse_repaired(
+    context: &StationContext,
+    text: &str,
+) -> (Result<Frame, zaryad_wire::FrameError>, Vec<String>) {
+    let parsed = Frame::parse(text);
+    if parsed.is_ok() {
+        return (parsed, Vec::new());
+    }
+    let Some((repaired, repairs)) = context.repair_text(text) else {
+        return (parsed, Vec::new());
+    };
+    match Frame::parse(&repaired) {
+        Ok(frame) => {
+            let profile = context.selection().profile.name().to_owned();
+            for repair in &repairs {
+                metrics::repair_applied(&repair.name, &profile, context.vendor());
+            }
+            (
+                Ok(frame),
+                repairs.into_iter().map(|repair| repair.name).collect(),
+            )
+        }
+        Err(_) => (parsed, Vec::new()),
     }
 }
 

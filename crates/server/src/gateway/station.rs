@@ -197,6 +197,12 @@ impl StationContext {
         &self.selection
     }
 
+    /// The profile's byte-level repairs of a frame that is not JSON (see
+    /// [`zaryad_adapter::repair_text`]).
+    pub fn repair_text(&self, text: &str) -> Option<(String, Vec<Repair>)> {
+        zaryad_adapter::repair_text(&self.selection.profile, text)
+    }
+
     /// Chooses the profile again when the profiles or the operator's pin changed.
     async fn refresh_profile(&mut self) -> Result<(), StoreError> {
         let generation = self.shared.profiles.generation();
