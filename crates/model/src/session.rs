@@ -279,7 +279,17 @@ impl Session {
             .meter_wh
             .or_else(|| register_reading(&report.samples, Some(ReadingContext::TransactionEnd)));
         if let Some(stop) = stop {
-            self.observe_register(stop);
+            let base = self.register.base_wh.or(self.meter_start_wh);
+            match (base, self.meter_last_wh) {
+                // The stop reading is the register at the stop (1.6 meterStop): a little below
+                // the last periodic reading (rounding) it is still the final one.
+                (Some(base), Some(last))
+                    if stop < last && stop >= base && last - stop <= (last - base) / 2.0 =>
+                {
+                    self.meter_last_wh = Some(stop);
+                }
+                _ => self.observe_register(stop),
+            }
         }
         self.meter_stop_wh = stop.or(self.meter_last_wh);
         self.charging_state = None;
@@ -631,6 +641,19 @@ mod tests {
             at(4),
         );
         assert_eq!(session.energy_wh, Some(4500.0));
+    }
+
+    #[test]
+    fn the_stop_reading_is_final() {
+        let mut session = Session::begin("s8".into(), station(), "1".into(), &start_16(), at(0));
+        register(&mut session, 1, 2000.7);
+        let stop = TransactionReport {
+            meter_wh: Some(2000.0),
+            ..TransactionReport::new(TransactionEventKind::Ended, at(2))
+        };
+        session.end(&stop, at(2));
+        assert_eq!(session.energy_wh, Some(1000.0));
+        assert!(session.quirks.is_empty(), "{:?}", session.quirks);
     }
 
     #[test]
