@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use serde_json::{Value, json};
-use zaryad_adapter::{DataTransferAnswer, Decoded, Repair, Selection, StationFacts};
 use zaryad_adapter::configuration::{native_key, report_part};
+use zaryad_adapter::{DataTransferAnswer, Decoded, Repair, Selection, StationFacts};
 use zaryad_model::{
     AuthorizationInfo, BootInfo, ChargerMessage, ChargingState, Command, ConfigurationEntry,
     Connector, ConnectorStatus, ConnectorTypeReport, DataTransferStatus, DomainEvent, EventType,
