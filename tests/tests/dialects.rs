@@ -7,7 +7,9 @@ use std::path::Path;
 
 use chrono::{Duration, SecondsFormat, Utc};
 use serde_json::{Value, json};
-use zaryad_e2e::{Charger, ConnectOptions, TestServer, assert_num, connector_of, timestamp};
+use zaryad_e2e::{
+    Charger, ConnectOptions, TestServer, assert_num, connector_of, timestamp, wait_until,
+};
 
 /// The server with the vendor profiles of `config/vendors`.
 async fn server() -> TestServer {
@@ -492,4 +494,84 @@ async fn an_invalid_profile_file_stops_the_start_naming_file_and_line() {
     };
     assert!(error.contains("broken.toml:3:"), "{error}");
     assert!(error.contains("Asia/Atlantis"), "{error}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plug_types_come_from_the_configuration_keys_a_profile_names() {
+    // 1.6 has no key for plug types; a vendor that reports them in its own keys gets a profile
+    // naming those keys, and the boot-time GetConfiguration answer sets the connectors' types.
+    let vendors = tempfile::tempdir().unwrap();
+    std::fs::write(
+        vendors.path().join("acme.toml"),
+        "description = \"Acme DC, plug types in GunType\"\n\
+         connector-type-keys = [\"GunType\", \"Connector{n}Type\"]\n\
+         [[match]]\nvendor = \"Acme EV\"\n",
+    )
+    .unwrap();
+    let dir = vendors.path().display().to_string();
+    let server = TestServer::start_with(|config| {
+        config.vendors.dir = dir;
+        config.ocpp.configure_on_boot = true;
+    })
+    .await;
+    for (station, vendor) in [("ACME-1", "Acme EV"), ("OTHER-1", "Other")] {
+        let mut charger = Charger::connect(&server, station, "ocpp1.6").await;
+        let booted = charger
+            .call_ok(
+                "BootNotification",
+                json!({"chargePointVendor": vendor, "chargePointModel": "DC120"}),
+            )
+            .await;
+        assert_eq!(booted["status"], "Accepted");
+        let responder = charger.respond_with(|call| {
+            Ok(match call.action.as_str() {
+                "GetConfiguration" => json!({"configurationKey": [
+                    {"key": "GunType", "readonly": true, "value": "GBT_DC, CCS2"},
+                    {"key": "Connector3Type", "readonly": true, "value": "Type2"},
+                    {"key": "HeartbeatInterval", "readonly": false, "value": "300"}
+                ]}),
+                _ => json!({"status": "Accepted"}),
+            })
+        });
+        let path = format!("/api/v1/stations/{station}/configuration");
+        wait_until("the boot-time configuration is stored", || async {
+            let (status, body) = server.get(&path).await;
+            status == 200
+                && body["configuration"]
+                    .as_array()
+                    .is_some_and(|keys| keys.len() == 3)
+        })
+        .await;
+        let (charger, calls) = responder.stop().await;
+        assert_eq!(calls[0].action, "GetConfiguration");
+        charger.close().await;
+    }
+    let types = |station: &serde_json::Value| -> Vec<serde_json::Value> {
+        (1..=3)
+            .map(|evse| {
+                connector_of(station, evse, 1).map_or(json!(null), |c| c["connector_type"].clone())
+            })
+            .collect()
+    };
+    let acme = server.station("ACME-1").await;
+    assert_eq!(acme["profile"]["name"], "acme");
+    assert_eq!(
+        types(&acme),
+        [json!("gbt_dc"), json!("ccs2"), json!("type2")]
+    );
+    // The same keys mean nothing for a station whose profile does not name them.
+    let other = server.station("OTHER-1").await;
+    assert_eq!(types(&other), [json!(null), json!(null), json!(null)]);
+    let profiles = server.get_ok("/api/v1/vendor-profiles").await;
+    let listed = profiles
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|profile| profile["name"] == "acme")
+        .unwrap();
+    assert_eq!(
+        listed["connector_type_keys"],
+        json!(["GunType", "Connector{n}Type"])
+    );
+    server.shutdown().await;
 }

@@ -14,7 +14,7 @@ use rust_ocpp::v2_0_1::enumerations::attribute_enum_type::AttributeEnumType;
 use rust_ocpp::v2_0_1::enumerations::mutability_enum_type::MutabilityEnumType;
 use rust_ocpp::v2_0_1::messages::notify_report::NotifyReportRequest;
 use serde_json::Value;
-use zaryad_model::ConfigurationEntry;
+use zaryad_model::{ConfigurationEntry, ConnectorType, ConnectorTypeReport};
 use zaryad_wire::OcppVersion;
 
 /// One row of the mapping table: a 1.6 key and the 2.0.1 variable that means the same.
@@ -456,11 +456,114 @@ pub fn list_values(value: &str) -> Vec<String> {
         .collect()
 }
 
+/// Plug types a 1.6 station tells in its configuration, under the keys its vendor profile names
+/// (`connector-type-keys`; 1.6 has no standard key for them). A key may hold `{n}` for the
+/// connector id (`Connector{n}Type` reads `Connector2Type` as connector 2); any other key's value
+/// lists the plugs of connectors 1, 2, … in order (`GBT_DC,CCS2`) or names each
+/// (`1:GBT_DC, 2:CCS2`). Items that name no known plug, and connector 0, are skipped.
+pub fn connector_types(
+    keys: &[String],
+    entries: &[ConfigurationEntry],
+) -> Vec<ConnectorTypeReport> {
+    let mut found = Vec::new();
+    let mut push = |evse_id: u32, name: &str| {
+        let name = name.trim().trim_matches(|c| c == '\'' || c == '"');
+        if let (true, Some(connector_type)) = (evse_id > 0, ConnectorType::from_ocpp(name)) {
+            found.push(ConnectorTypeReport {
+                evse_id,
+                connector_id: 1,
+                connector_type,
+            });
+        }
+    };
+    for entry in entries {
+        let Some(value) = entry.value.as_deref() else {
+            continue;
+        };
+        let Some(numbered) = keys
+            .iter()
+            .find_map(|pattern| key_matches(pattern, &entry.key))
+        else {
+            continue;
+        };
+        if let Some(evse_id) = numbered {
+            push(evse_id, value);
+            continue;
+        }
+        for (position, item) in list_values(value).iter().enumerate() {
+            match item.split_once([':', '=']) {
+                Some((id, name)) => {
+                    if let Ok(evse_id) = id.trim().parse::<u32>() {
+                        push(evse_id, name);
+                    }
+                }
+                None => push(u32::try_from(position + 1).unwrap_or(0), item),
+            }
+        }
+    }
+    found
+}
+
+/// Whether configuration key `key` is `pattern`, case aside: `None` when not, `Some(None)` when
+/// it is, `Some(Some(n))` when the pattern's `{n}` stands for connector `n` in the key.
+fn key_matches(pattern: &str, key: &str) -> Option<Option<u32>> {
+    let key = key.to_ascii_lowercase();
+    let pattern = pattern.to_ascii_lowercase();
+    match pattern.split_once("{n}") {
+        None => (key == pattern).then_some(None),
+        Some((prefix, suffix)) => {
+            let digits = key.strip_prefix(prefix)?.strip_suffix(suffix)?;
+            if digits.is_empty() || !digits.bytes().all(|byte| byte.is_ascii_digit()) {
+                return None;
+            }
+            digits.parse().ok().map(Some)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;
 
     use super::*;
+
+    fn entry(key: &str, value: &str) -> ConfigurationEntry {
+        ConfigurationEntry {
+            key: key.to_owned(),
+            value: Some(value.to_owned()),
+            readonly: Some(true),
+        }
+    }
+
+    fn plugs(reports: &[ConnectorTypeReport]) -> Vec<(u32, &'static str)> {
+        reports
+            .iter()
+            .map(|report| (report.evse_id, report.connector_type.as_str()))
+            .collect()
+    }
+
+    #[test]
+    fn plug_types_are_read_from_the_keys_a_profile_names() {
+        let keys = vec!["GunType".to_owned(), "Connector{n}Type".to_owned()];
+        let entries = [
+            entry("guntype", "'GBT_DC', CCS2, Unknown"),
+            entry("Connector4Type", "GB/T AC"),
+            entry("Connector0Type", "cType2"),
+            entry("ConnectorXType", "cType2"),
+            entry("HeartbeatInterval", "300"),
+        ];
+        assert_eq!(
+            plugs(&connector_types(&keys, &entries)),
+            [(1, "gbt_dc"), (2, "ccs2"), (4, "gbt_ac")]
+        );
+        let named = [entry("GunType", "2:cCCS2, 1 = cGBT, x:cType2")];
+        assert_eq!(
+            plugs(&connector_types(&keys, &named)),
+            [(2, "ccs2"), (1, "gbt_dc")]
+        );
+        // Without a profile that names the key, nothing is read into it.
+        assert!(connector_types(&[], &entries).is_empty());
+    }
 
     #[test]
     fn lists_are_read_however_written() {

@@ -189,6 +189,7 @@ pub struct Profile {
     own_decoders: Vec<DataTransferDecoder>,
     decoders: Vec<DataTransferDecoder>,
     connector_types: Vec<(u32, ConnectorType)>,
+    connector_type_keys: Vec<String>,
 }
 
 /// The profile file as written; checked and turned into a [`Profile`].
@@ -206,6 +207,8 @@ struct RawProfile {
     data_transfer: Vec<Spanned<RawDecoder>>,
     #[serde(default)]
     connector_types: BTreeMap<Spanned<String>, Spanned<String>>,
+    #[serde(default)]
+    connector_type_keys: Vec<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -366,6 +369,20 @@ impl Profile {
             })?;
             connector_types.push((evse_id, connector_type));
         }
+        let mut connector_type_keys = Vec::new();
+        for key in raw.connector_type_keys {
+            let text = key.get_ref().trim();
+            if text.is_empty() || text.matches("{n}").count() > 1 {
+                return Err(error_at(
+                    key.span().start,
+                    format!(
+                        "connector-type-keys names 1.6 configuration keys, each with at most one {{n}} for the connector id, not {:?}",
+                        key.get_ref()
+                    ),
+                ));
+            }
+            connector_type_keys.push(text.to_owned());
+        }
         let mut profile = Profile {
             name,
             description: raw.description,
@@ -376,6 +393,7 @@ impl Profile {
             own_decoders,
             decoders: Vec::new(),
             connector_types,
+            connector_type_keys,
         };
         let base = if profile.extends.is_some() {
             Some(Profile::generic())
@@ -418,6 +436,7 @@ impl Profile {
                 own_decoders: Vec::new(),
                 decoders: Vec::new(),
                 connector_types: Vec::new(),
+                connector_type_keys: Vec::new(),
             };
             profile.resolve(None);
             profile
@@ -442,6 +461,11 @@ impl Profile {
         self.decoders = self.own_decoders.clone();
         if let Some(base) = base {
             self.decoders.extend(base.decoders.iter().cloned());
+            for key in &base.connector_type_keys {
+                if !self.connector_type_keys.contains(key) {
+                    self.connector_type_keys.push(key.clone());
+                }
+            }
         }
     }
 
@@ -487,6 +511,12 @@ impl Profile {
     /// Plug types the profile declares per EVSE (a model whose guns are known).
     pub fn connector_types(&self) -> &[(u32, ConnectorType)] {
         &self.connector_types
+    }
+
+    /// The 1.6 configuration keys in which the station reports its plug types (see
+    /// [`crate::configuration::connector_types`]).
+    pub fn connector_type_keys(&self) -> &[String] {
+        &self.connector_type_keys
     }
 }
 
@@ -793,6 +823,13 @@ mod tests {
         let error = Profile::from_toml(GENERIC, "[repairs]\nmeter-units = { energy = \"kWh\" }\n")
             .unwrap_err();
         assert!(error.reason.contains("generic"), "{error}");
+        let error = Profile::from_toml(
+            "x",
+            "description = \"d\"\nconnector-type-keys = [\"Gun\", \"C{n}T{n}\"]\n",
+        )
+        .unwrap_err();
+        assert_eq!(error.line, 2);
+        assert!(error.reason.contains("connector-type-keys"), "{error}");
     }
 
     #[test]

@@ -42,6 +42,7 @@ pub fn vendor_profile_json(profile: &Profile) -> Value {
             .iter()
             .map(|(evse_id, kind)| json!({"evse_id": evse_id, "connector_type": kind.as_str()}))
             .collect::<Vec<_>>(),
+        "connector_type_keys": profile.connector_type_keys(),
     })
 }
 

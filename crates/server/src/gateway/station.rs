@@ -412,6 +412,7 @@ impl StationContext {
     ) -> Result<(), StoreError> {
         let now = Utc::now();
         let mut changes = Changes::default();
+        let mut plugs = Vec::new();
         if let Ok(outcome) = completion.result {
             let accepted = matches!(outcome.status.as_str(), "Accepted" | "RebootRequired");
             match completion.command {
@@ -423,6 +424,10 @@ impl StationContext {
                     } else {
                         let replace = keys.is_empty();
                         let entries = outcome.configuration.clone();
+                        plugs = zaryad_adapter::configuration::connector_types(
+                            self.selection.profile.connector_type_keys(),
+                            &entries,
+                        );
                         self.configuration(&mut changes, entries, replace, now);
                     }
                 }
@@ -460,7 +465,8 @@ impl StationContext {
             let data = command_event(completion);
             changes.event(self.event(EventType::CommandCompleted, None, data, now));
         }
-        self.commit(changes).await
+        self.commit(changes).await?;
+        self.connector_types(plugs, now).await
     }
 
     /// Links a starting transaction to the remote start that asked for it: 2.0.1 names its
