@@ -16,7 +16,7 @@ use crate::config::Config;
 use crate::gateway::registry::{CloseReason, Registry};
 use crate::secrets::{generate_api_token, hash_api_token};
 use crate::state::Shared;
-use crate::{api, gateway, metrics};
+use crate::{api, events, gateway, metrics};
 
 /// A server that is up: its addresses, and the means to stop it.
 pub struct RunningServer {
@@ -34,6 +34,10 @@ pub struct RunningServer {
 /// Opens the store, binds both listeners and starts serving.
 pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
     metrics::install();
+    // reqwest and async-nats both use rustls: naming its provider once, at start-up, keeps
+    // rustls from panicking should a dependency ever compile in a second one. An error means
+    // a provider is installed already (another server in this process).
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let store = zaryad_store::open(&config.database.store_options())
         .await
         .with_context(|| {
@@ -78,6 +82,11 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         listeners_ready: Default::default(),
     });
     let tasks = TaskTracker::new();
+    // Before chargers connect: a follower starting for the first time begins at the end of
+    // the outbox as it is now.
+    events::start(&shared, &tasks)
+        .await
+        .context("starting event delivery")?;
     tasks.spawn(gateway::serve_ocpp(
         shared.clone(),
         ocpp_listener,

@@ -3,12 +3,14 @@
 mod auth;
 mod commands;
 mod error;
+mod events;
 mod health;
 mod id_tokens;
 mod openapi;
 mod sessions;
 mod stations;
 mod tokens;
+mod webhooks;
 
 use std::sync::Arc;
 
@@ -45,6 +47,14 @@ pub fn router(shared: Arc<Shared>) -> Router {
         )
         .route("/tokens", get(tokens::list).post(tokens::create))
         .route("/tokens/{id}", delete(tokens::delete))
+        .route("/webhooks", get(webhooks::list).post(webhooks::create))
+        .route(
+            "/webhooks/{id}",
+            get(webhooks::show).delete(webhooks::delete),
+        )
+        .route("/webhooks/{id}/deliveries", get(webhooks::deliveries))
+        .route("/webhooks/{id}/replay", post(webhooks::replay))
+        .route("/events", get(events::stream_events))
         .fallback(not_found);
     Router::new()
         .route("/health/live", get(health::live))
