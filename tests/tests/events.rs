@@ -483,7 +483,7 @@ async fn events_recorded_before_a_sigkill_are_delivered_after_the_restart() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn late_meter_values_correct_the_ended_session_once_per_interval() {
     let server = TestServer::start_with(|config| {
-        config.events.session_update_interval_secs = 1;
+        config.events.session_update_interval_secs = 2;
         config.events.poll_interval_ms = 100;
     })
     .await;
@@ -512,7 +512,7 @@ async fn late_meter_values_correct_the_ended_session_once_per_interval() {
     assert_eq!(num(&data["energy_wh"]), Some(2500.0));
     assert_ne!(corrected.data["id"], first.data["id"], "a new event");
     assert!(
-        stream.next(Duration::from_millis(2500)).await.is_none(),
+        stream.next(Duration::from_millis(3000)).await.is_none(),
         "one correction for one burst"
     );
     let samples = server

@@ -413,8 +413,8 @@ impl Default for WebhooksConfig {
     fn default() -> WebhooksConfig {
         WebhooksConfig {
             max_age_secs: 3 * 24 * 60 * 60,
-            backoff_base_ms: 5000,
-            backoff_max_secs: 3600,
+            backoff_base_ms: 1000,
+            backoff_max_secs: 300,
             timeout_secs: 10,
             max_in_flight: 32,
         }

@@ -75,7 +75,9 @@ pub enum WriteOp {
         /// When (the first attempt is due then).
         at: Timestamp,
     },
-    /// Records one delivery attempt and what comes next.
+    /// Records one delivery attempt and what comes next. A delivered one also makes the
+    /// webhook's deliveries that failed for want of an answer (no connection, 502, 503, 504)
+    /// due at once: the receiver is reachable again.
     RecordAttempt(DeliveryAttempt),
     /// Queues every event since `since` for the webhook again (its type filter applies), the
     /// ones already delivered or failed included.

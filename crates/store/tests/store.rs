@@ -1495,6 +1495,34 @@ async fn webhook_deliveries_are_queued_ordered_recorded_and_replayed(db: Db) {
         store.next_delivery_after(at(3, 0)).await.unwrap(),
         Some(at(5, 0))
     );
+    // e2 found nobody answering, e4 was refused by the receiver's own code (500).
+    let seq_of = |id: &str| {
+        due.iter()
+            .find(|d| d.event.event.id == id)
+            .unwrap()
+            .event
+            .seq
+    };
+    let unreachable = DeliveryAttempt {
+        webhook_id: "all".into(),
+        event_seq: seq_of("e2"),
+        at: at(2, 0),
+        outcome: AttemptOutcome::Retry(at(30, 0)),
+        response_status: None,
+        error: Some("connection refused".into()),
+    };
+    store
+        .commit(batch(vec![WriteOp::RecordAttempt(unreachable)]))
+        .await
+        .unwrap();
+    store
+        .commit(attempt(
+            "all",
+            seq_of("e4"),
+            AttemptOutcome::Retry(at(30, 0)),
+        ))
+        .await
+        .unwrap();
     store
         .commit(attempt("all", e1, AttemptOutcome::Delivered))
         .await
@@ -1504,9 +1532,20 @@ async fn webhook_deliveries_are_queued_ordered_recorded_and_replayed(db: Db) {
         ids(&due).contains(&("all".into(), "e3".into())),
         "next in line"
     );
+    // A delivery means the receiver is back: the unreachable one is due now, the refused one
+    // keeps its backoff.
+    assert!(ids(&due).contains(&("all".into(), "e2".into())), "{due:?}");
+    assert!(!ids(&due).contains(&("all".into(), "e4".into())), "{due:?}");
     let log = store.deliveries("all", None, 100).await.unwrap();
     assert_eq!(log.len(), 4);
     let first = log.iter().find(|d| d.event_id == "e1").unwrap();
+    assert_eq!(
+        log.iter()
+            .find(|d| d.event_id == "e2")
+            .unwrap()
+            .next_attempt_at,
+        at(2, 0)
+    );
     assert_eq!(first.status, DeliveryStatus::Delivered);
     assert_eq!(first.attempts, 2);
     assert_eq!(first.delivered_at, Some(at(2, 0)));

@@ -86,7 +86,7 @@ pub(crate) async fn apply<C: WriteConn>(
             through_seq,
             at,
         } => queue_deliveries(*after_seq, *through_seq, at),
-        WriteOp::RecordAttempt(attempt) => record_attempt(attempt),
+        WriteOp::RecordAttempt(attempt) => return record_attempt(conn, attempt).await,
         WriteOp::ReplayDeliveries {
             webhook_id,
             since,
@@ -492,7 +492,10 @@ fn replay_deliveries(webhook_id: &str, since: &Timestamp, at: &Timestamp) -> Que
     .text(timestamp_text(at))
 }
 
-fn record_attempt(attempt: &DeliveryAttempt) -> Query {
+async fn record_attempt<C: WriteConn>(
+    conn: &mut C,
+    attempt: &DeliveryAttempt,
+) -> Result<(), StoreError> {
     let at = timestamp_text(&attempt.at);
     let (status, next_attempt_at) = match attempt.outcome {
         AttemptOutcome::Delivered => (DeliveryStatus::Delivered, at.clone()),
@@ -501,25 +504,45 @@ fn record_attempt(attempt: &DeliveryAttempt) -> Query {
     };
     let delivered_at = (status == DeliveryStatus::Delivered).then(|| at.clone());
     // Only a pending delivery changes: a replay that reset it meanwhile starts over anyway.
-    Query::new(
-        "UPDATE webhook_deliveries SET
-             status = $3,
-             attempts = attempts + 1,
-             last_attempt_at = $4,
-             next_attempt_at = $5,
-             delivered_at = COALESCE($6, delivered_at),
-             response_status = $7,
-             last_error = $8
-         WHERE webhook_id = $1 AND event_seq = $2 AND status = 'pending'",
+    conn.execute(
+        Query::new(
+            "UPDATE webhook_deliveries SET
+                 status = $3,
+                 attempts = attempts + 1,
+                 last_attempt_at = $4,
+                 next_attempt_at = $5,
+                 delivered_at = COALESCE($6, delivered_at),
+                 response_status = $7,
+                 last_error = $8
+             WHERE webhook_id = $1 AND event_seq = $2 AND status = 'pending'",
+        )
+        .text(attempt.webhook_id.as_str())
+        .int(attempt.event_seq)
+        .text(status.as_str())
+        .text(at.as_str())
+        .text(next_attempt_at)
+        .opt_text(delivered_at)
+        .opt_int(attempt.response_status.map(i64::from))
+        .opt_text(attempt.error.as_deref()),
     )
-    .text(attempt.webhook_id.as_str())
-    .int(attempt.event_seq)
-    .text(status.as_str())
-    .text(at)
-    .text(next_attempt_at)
-    .opt_text(delivered_at)
-    .opt_int(attempt.response_status.map(i64::from))
-    .opt_text(attempt.error.as_deref())
+    .await?;
+    if attempt.outcome == AttemptOutcome::Delivered {
+        // The receiver is back: deliveries that failed because it was unreachable (no answer,
+        // or a proxy's 502/503/504) are due now instead of after their backoff. Ones its own
+        // code refused keep their backoff, so that one bad event cannot retry in a loop.
+        conn.execute(
+            Query::new(
+                "UPDATE webhook_deliveries SET next_attempt_at = $2
+                 WHERE webhook_id = $1 AND status = 'pending' AND next_attempt_at > $2
+                     AND attempts > 0
+                     AND (response_status IS NULL OR response_status IN (502, 503, 504))",
+            )
+            .text(attempt.webhook_id.as_str())
+            .text(at),
+        )
+        .await?;
+    }
+    Ok(())
 }
 
 fn set_cursor(name: &str, seq: i64) -> Query {
