@@ -56,6 +56,16 @@ impl ServerProcess {
     /// ports with the database at `database_url`, accepting unknown stations and tokens, and
     /// waits until it serves. Its log is appended to `log`.
     pub async fn start(binary: &str, database_url: &str, log: &Path) -> ServerProcess {
+        ServerProcess::start_with_env(binary, database_url, log, &[]).await
+    }
+
+    /// Like [`ServerProcess::start`], with more `ZARYAD_…` variables (`env` wins).
+    pub async fn start_with_env(
+        binary: &str,
+        database_url: &str,
+        log: &Path,
+        env: &[(&str, &str)],
+    ) -> ServerProcess {
         let log_file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -82,6 +92,7 @@ impl ServerProcess {
                 "RUST_LOG",
                 std::env::var("ZARYAD_TEST_SERVER_LOG").unwrap_or_else(|_| "warn".to_owned()),
             )
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log_file))
@@ -159,6 +170,25 @@ impl ServerProcess {
         let body: Value = response.json().await.unwrap_or(Value::Null);
         assert_eq!(status, 200, "GET {path} answered {status}: {body}");
         body
+    }
+
+    /// `method path` with a JSON body and the admin token; answers the status and body.
+    pub async fn send_json(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: &Value,
+    ) -> (u16, Value) {
+        let response = self
+            .http
+            .request(method.clone(), format!("http://{}{path}", self.api_addr))
+            .bearer_auth(ADMIN_TOKEN)
+            .json(body)
+            .send()
+            .await
+            .unwrap_or_else(|error| panic!("{method} {path} failed: {error}"));
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
     }
 
     /// Every session of `station_id` as the API shows it.

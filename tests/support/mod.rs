@@ -10,6 +10,7 @@
 #![allow(missing_docs)]
 
 pub mod crash;
+pub mod events;
 
 use std::future::Future;
 use std::net::SocketAddr;

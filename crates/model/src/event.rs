@@ -27,9 +27,13 @@ pub enum EventType {
     /// A running session changed (energy, power, state of charge, charging state).
     #[serde(rename = "session.updated")]
     SessionUpdated,
-    /// A session ended.
+    /// A session ended; sent again, with a higher `revision`, when late meter values
+    /// correct it.
     #[serde(rename = "session.ended")]
     SessionEnded,
+    /// An operator changed a station's registration (accepted, pending, rejected).
+    #[serde(rename = "station.registration_changed")]
+    StationRegistrationChanged,
     /// An operator's command was answered, failed or timed out.
     #[serde(rename = "command.completed")]
     CommandCompleted,
@@ -46,8 +50,29 @@ impl EventType {
             EventType::SessionStarted => "session.started",
             EventType::SessionUpdated => "session.updated",
             EventType::SessionEnded => "session.ended",
+            EventType::StationRegistrationChanged => "station.registration_changed",
             EventType::CommandCompleted => "command.completed",
         }
+    }
+
+    /// Every event type, in the order the documentation lists them.
+    pub const ALL: [EventType; 9] = [
+        EventType::StationConnected,
+        EventType::StationDisconnected,
+        EventType::StationBooted,
+        EventType::StationRegistrationChanged,
+        EventType::ConnectorStatusChanged,
+        EventType::SessionStarted,
+        EventType::SessionUpdated,
+        EventType::SessionEnded,
+        EventType::CommandCompleted,
+    ];
+
+    /// Reads the envelope spelling back.
+    pub fn parse(text: &str) -> Option<EventType> {
+        EventType::ALL
+            .into_iter()
+            .find(|event_type| event_type.as_str() == text)
     }
 }
 
@@ -71,6 +96,16 @@ pub struct DomainEvent {
 }
 
 impl DomainEvent {
+    /// What deliveries are ordered by: the session for `session.*` events, else the station
+    /// (`station:<id>`), so that one session's events (and one station's other events) arrive
+    /// in the order they happened.
+    pub fn order_key(&self) -> String {
+        match &self.session_id {
+            Some(session_id) => session_id.clone(),
+            None => format!("station:{}", self.station_id),
+        }
+    }
+
     /// A `session.*` event carrying `data`, the session as the API shows it.
     pub fn for_session(
         id: String,
@@ -87,5 +122,20 @@ impl DomainEvent {
             session_id: Some(session.id.clone()),
             data,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_type_reads_back_from_its_spelling() {
+        for event_type in EventType::ALL {
+            assert_eq!(EventType::parse(event_type.as_str()), Some(event_type));
+            let json = serde_json::to_value(event_type).unwrap();
+            assert_eq!(json, event_type.as_str());
+        }
+        assert_eq!(EventType::parse("session.bogus"), None);
     }
 }

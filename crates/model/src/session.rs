@@ -318,6 +318,37 @@ impl Session {
         self.updated_at = now;
     }
 
+    /// Takes what meter values that arrived after the end can still tell a completed session:
+    /// a meter start or stop it never got (a reading the charger reported with its stop stays
+    /// as it is: that is what the charger billed). `samples` are all of the session's samples.
+    /// Answers whether anything changed.
+    pub fn correct_with_samples(&mut self, samples: &[MeterSample], now: Timestamp) -> bool {
+        let before = (self.meter_start_wh, self.meter_stop_wh, self.energy_wh);
+        let mut registers: Vec<&MeterSample> = samples
+            .iter()
+            .filter(|s| s.is_total() && s.measurand == Measurand::EnergyActiveImportRegister)
+            .collect();
+        registers.sort_by_key(|sample| sample.timestamp);
+        if self.meter_start_wh.is_none() {
+            self.meter_start_wh = registers.first().map(|sample| sample.value);
+        }
+        if self.meter_stop_wh.is_none() {
+            // Readings taken after the end belong to no session.
+            let ended_at = self.ended_at;
+            self.meter_stop_wh = registers
+                .iter()
+                .rev()
+                .find(|sample| ended_at.is_none_or(|end| sample.timestamp <= end))
+                .map(|sample| sample.value);
+        }
+        self.recompute_energy();
+        let changed = before != (self.meter_start_wh, self.meter_stop_wh, self.energy_wh);
+        if changed {
+            self.updated_at = now;
+        }
+        changed
+    }
+
     /// Records a repaired deviation on the session, once.
     pub fn flag(&mut self, quirk: &str) {
         if !self.quirks.iter().any(|known| known == quirk) {
@@ -665,6 +696,60 @@ mod tests {
             ..start_16()
         };
         assert!(!session.is_resent_start(&other));
+    }
+
+    #[test]
+    fn late_samples_fill_a_missing_stop_but_never_override_a_reported_one() {
+        let start = TransactionReport {
+            meter_wh: Some(1000.0),
+            ..start_16()
+        };
+        let mut session = Session::begin("s5".into(), station(), "5".into(), &start, at(0));
+        session.end(
+            &TransactionReport::new(TransactionEventKind::Ended, at(30)),
+            at(30),
+        );
+        assert_eq!(session.meter_stop_wh, None);
+        let late = [
+            sample(
+                10,
+                3000.0,
+                "Energy.Active.Import.Register",
+                "Wh",
+                "Sample.Periodic",
+            ),
+            sample(
+                29,
+                4000.0,
+                "Energy.Active.Import.Register",
+                "Wh",
+                "Sample.Periodic",
+            ),
+            // After the end: not this session's energy.
+            sample(
+                40,
+                9000.0,
+                "Energy.Active.Import.Register",
+                "Wh",
+                "Sample.Periodic",
+            ),
+        ];
+        assert!(session.correct_with_samples(&late, at(45)));
+        assert_eq!(session.meter_stop_wh, Some(4000.0));
+        assert_eq!(session.energy_wh, Some(3000.0));
+        assert_eq!(session.updated_at, at(45));
+        // Nothing more to learn: unchanged.
+        assert!(!session.correct_with_samples(&late, at(50)));
+        assert_eq!(session.updated_at, at(45));
+
+        let mut reported = Session::begin("s6".into(), station(), "6".into(), &start, at(0));
+        let stop = TransactionReport {
+            meter_wh: Some(2500.0),
+            ..TransactionReport::new(TransactionEventKind::Ended, at(30))
+        };
+        reported.end(&stop, at(30));
+        assert!(!reported.correct_with_samples(&late, at(45)));
+        assert_eq!(reported.energy_wh, Some(1500.0));
     }
 
     #[test]

@@ -17,7 +17,7 @@ use crate::gateway::registry::{CloseReason, Registry};
 use crate::profiles::Profiles;
 use crate::secrets::{generate_api_token, hash_api_token};
 use crate::state::Shared;
-use crate::{api, gateway, metrics};
+use crate::{api, events, gateway, metrics};
 
 /// A server that is up: its addresses, and the means to stop it.
 pub struct RunningServer {
@@ -35,6 +35,10 @@ pub struct RunningServer {
 /// Opens the store, binds both listeners and starts serving.
 pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
     metrics::install();
+    // reqwest and async-nats both use rustls: naming its provider once, at start-up, keeps
+    // rustls from panicking should a dependency ever compile in a second one. An error means
+    // a provider is installed already (another server in this process).
+    let _ = rustls::crypto::ring::default_provider().install_default();
     // An invalid profile file stops the start, naming the file, the line and the reason.
     let profiles = Profiles::load(std::path::Path::new(&config.vendors.dir))?;
     let store = zaryad_store::open(&config.database.store_options())
@@ -82,6 +86,11 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         profiles,
     });
     let tasks = TaskTracker::new();
+    // Before chargers connect: a follower starting for the first time begins at the end of
+    // the outbox as it is now.
+    events::start(&shared, &tasks)
+        .await
+        .context("starting event delivery")?;
     tasks.spawn(gateway::serve_ocpp(
         shared.clone(),
         ocpp_listener,

@@ -29,6 +29,8 @@ pub struct Config {
     pub log: LogConfig,
     /// Graceful shutdown.
     pub shutdown: ShutdownConfig,
+    /// Domain events: rate limits, webhooks, NATS, the CDR.
+    pub events: EventsConfig,
     /// Vendor profiles.
     pub vendors: VendorsConfig,
 }
@@ -369,6 +371,134 @@ impl Default for ShutdownConfig {
     }
 }
 
+/// Domain events and their delivery.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EventsConfig {
+    /// A running session emits `session.updated` at most this often (and on every change of
+    /// its charging state); late meter values correct `session.ended` at most this often.
+    pub session_update_interval_secs: u64,
+    /// How often the outbox is polled for events other nodes wrote, milliseconds (this
+    /// node's own commits wake the followers at once).
+    pub poll_interval_ms: u64,
+    /// Webhook delivery.
+    pub webhooks: WebhooksConfig,
+    /// NATS JetStream publishing.
+    pub nats: NatsConfig,
+    /// The OCPI CDR inside `session.ended`.
+    pub cdr: CdrConfig,
+}
+
+impl Default for EventsConfig {
+    fn default() -> EventsConfig {
+        EventsConfig {
+            session_update_interval_secs: 60,
+            poll_interval_ms: 1000,
+            webhooks: WebhooksConfig::default(),
+            nats: NatsConfig::default(),
+            cdr: CdrConfig::default(),
+        }
+    }
+}
+
+impl EventsConfig {
+    /// The `session.updated` (and correction) interval.
+    pub fn session_update_interval(&self) -> Duration {
+        Duration::from_secs(self.session_update_interval_secs)
+    }
+
+    /// The outbox poll interval.
+    pub fn poll_interval(&self) -> Duration {
+        Duration::from_millis(self.poll_interval_ms.max(10))
+    }
+}
+
+/// Webhook delivery: retries with exponential backoff and jitter until the maximum age.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebhooksConfig {
+    /// A delivery still failing this long after it was queued is marked failed, seconds.
+    pub max_age_secs: u64,
+    /// The first retry waits about this long, milliseconds; each further one twice as long.
+    pub backoff_base_ms: u64,
+    /// No retry waits longer than this, seconds.
+    pub backoff_max_secs: u64,
+    /// One attempt (connect, send, answer) may take this long, seconds.
+    pub timeout_secs: u64,
+    /// Most attempts in flight at once, over all webhooks.
+    pub max_in_flight: usize,
+}
+
+impl Default for WebhooksConfig {
+    fn default() -> WebhooksConfig {
+        WebhooksConfig {
+            max_age_secs: 3 * 24 * 60 * 60,
+            backoff_base_ms: 1000,
+            backoff_max_secs: 300,
+            timeout_secs: 10,
+            max_in_flight: 32,
+        }
+    }
+}
+
+/// NATS JetStream publishing; off unless `url` is set.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NatsConfig {
+    /// `nats://host:4222` (credentials in the URL if needed); unset: no publishing.
+    pub url: Option<String>,
+    /// The stream, created when missing.
+    pub stream: String,
+    /// Events are published on `<subject_prefix>.<type>`.
+    pub subject_prefix: String,
+    /// How long the server remembers message ids to drop republished events, seconds.
+    pub duplicate_window_secs: u64,
+}
+
+impl Default for NatsConfig {
+    fn default() -> NatsConfig {
+        NatsConfig {
+            url: None,
+            stream: "ZARYAD_EVENTS".to_owned(),
+            subject_prefix: "zaryad.events".to_owned(),
+            duplicate_window_secs: 120,
+        }
+    }
+}
+
+impl std::fmt::Debug for NatsConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NatsConfig")
+            .field("url", &self.url.as_deref().map(zaryad_store::redact_url))
+            .field("stream", &self.stream)
+            .field("subject_prefix", &self.subject_prefix)
+            .field("duplicate_window_secs", &self.duplicate_window_secs)
+            .finish()
+    }
+}
+
+/// What the OCPI 2.2.1 CDR inside `session.ended` says about the operator.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CdrConfig {
+    /// ISO 3166-1 alpha-2 country code of the operator (CPO).
+    pub country_code: String,
+    /// The operator's OCPI party id (three characters).
+    pub party_id: String,
+    /// ISO 4217 currency of the CDR.
+    pub currency: String,
+}
+
+impl Default for CdrConfig {
+    fn default() -> CdrConfig {
+        CdrConfig {
+            country_code: "KG".to_owned(),
+            party_id: "ZRY".to_owned(),
+            currency: "KGS".to_owned(),
+        }
+    }
+}
+
 /// Why the configuration could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -448,15 +578,27 @@ fn is_known_key(known: &[String], key: &str) -> bool {
         })
 }
 
-/// Every dotted key of the configuration (`ocpp.listen`, …).
+/// Every dotted key of the configuration (`ocpp.listen`, `events.webhooks.max_age_secs`, …).
 fn known_keys() -> Vec<String> {
-    let mut keys = Vec::new();
-    if let Ok(serde_json::Value::Object(sections)) = serde_json::to_value(Config::default()) {
-        for (section, value) in sections {
-            if let serde_json::Value::Object(fields) = value {
-                keys.extend(fields.keys().map(|field| format!("{section}.{field}")));
+    fn leaves(prefix: &str, value: &serde_json::Value, keys: &mut Vec<String>) {
+        match value {
+            // An open table is one key: its entries are the operator's (see `is_known_key`).
+            serde_json::Value::Object(fields) if !OPEN_TABLES.contains(&prefix) => {
+                for (name, value) in fields {
+                    let key = if prefix.is_empty() {
+                        name.clone()
+                    } else {
+                        format!("{prefix}.{name}")
+                    };
+                    leaves(&key, value, keys);
+                }
             }
+            _ => keys.push(prefix.to_owned()),
         }
+    }
+    let mut keys = Vec::new();
+    if let Ok(config) = serde_json::to_value(Config::default()) {
+        leaves("", &config, &mut keys);
     }
     keys
 }
@@ -581,11 +723,29 @@ mod tests {
     }
 
     #[test]
+    fn nested_keys_come_from_the_environment() {
+        let (config, warnings) = load_with(&[]).unwrap();
+        assert!(warnings.is_empty());
+        assert_eq!(config.events.webhooks.max_age_secs, 259_200);
+        assert_eq!(config.events.session_update_interval_secs, 60);
+        assert!(config.events.nats.url.is_none());
+        let keys = known_keys();
+        assert!(keys.contains(&"events.webhooks.max_age_secs".to_owned()));
+        assert!(keys.contains(&"events.nats.url".to_owned()));
+        let (_, warnings) = load_with(&[("ZARYAD_EVENTS__WEBHOOKS__MAX_AGE_SECS", "5")]).unwrap();
+        assert!(warnings.is_empty(), "{warnings:?}");
+        let (_, warnings) = load_with(&[("ZARYAD_EVENTS__WEBHOOKS__MAX_AGE", "5")]).unwrap();
+        assert_eq!(warnings.len(), 1);
+    }
+
+    #[test]
     fn redacted_debug_hides_secrets() {
         let mut config = Config::default();
         config.api.admin_token = Some("s3cret".into());
         config.database.url = "postgres://zaryad:hunter2@db/zaryad".into();
+        config.events.nats.url = Some("nats://user:natspass@nats:4222".into());
         let debug = format!("{config:?}");
+        assert!(!debug.contains("natspass"));
         assert!(!debug.contains("s3cret"));
         assert!(!debug.contains("hunter2"));
     }

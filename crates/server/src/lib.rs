@@ -8,6 +8,7 @@
 pub mod api;
 mod app;
 pub mod config;
+pub mod events;
 pub mod gateway;
 pub mod metrics;
 pub mod profiles;

@@ -127,3 +127,14 @@ pub fn command_completed(
     metrics::histogram!("zaryad_command_latency_seconds", "command" => command, "origin" => origin)
         .record(latency.as_secs_f64());
 }
+
+/// A webhook delivery attempt ended: `delivered`, `retry` or `failed`.
+pub fn webhook_attempt(outcome: &'static str) {
+    metrics::counter!("zaryad_webhook_attempts_total", "outcome" => outcome).increment(1);
+}
+
+/// NATS JetStream acknowledged an event; `duplicate` when it already had it.
+pub fn event_published(duplicate: bool) {
+    let outcome = if duplicate { "duplicate" } else { "stored" };
+    metrics::counter!("zaryad_nats_published_total", "outcome" => outcome).increment(1);
+}

@@ -20,6 +20,9 @@ pub enum StoreError {
         /// What was wrong.
         detail: String,
     },
+    /// A conditional write found the row changed since it was read; nothing was written.
+    #[error("conflicting change: {0}")]
+    Conflict(String),
     /// The writer task is gone (the process is shutting down).
     #[error("the database writer has stopped")]
     WriterStopped,

@@ -22,14 +22,17 @@ pub mod sqlite;
 pub mod testing;
 
 use async_trait::async_trait;
-use zaryad_model::{Connector, IdToken, MeterSample, Session, Station, StationId, Timestamp};
+use zaryad_model::{
+    Connector, EventType, IdToken, MeterSample, Session, Station, StationId, Timestamp,
+};
 
 pub use engine::SqlStore;
 pub use error::StoreError;
 pub use records::{
-    ApiToken, ApiTokenRole, ConfigurationRecord, Direction, FrameRecord, ProvisionStation,
-    SessionCursor, SessionFilter, SessionPage, StationCredentials, StoredEvent, WriteBatch,
-    WriteOp,
+    ApiToken, ApiTokenRole, AttemptOutcome, ConfigurationRecord, Delivery, DeliveryAttempt,
+    DeliveryStatus, Direction, DueDelivery, FrameRecord, NewWebhook, ProvisionStation,
+    SessionCorrection, SessionCursor, SessionFilter, SessionPage, StationCredentials, StoredEvent,
+    Webhook, WriteBatch, WriteOp,
 };
 
 /// The database behind Zaryad. One implementation per database engine.
@@ -116,6 +119,56 @@ pub trait Store: Send + Sync + 'static {
         after_seq: i64,
         limit: u32,
     ) -> Result<Vec<StoredEvent>, StoreError>;
+
+    /// The position of the newest outbox event (0 when there is none).
+    async fn last_event_seq(&self) -> Result<i64, StoreError>;
+
+    /// Watches commits that appended outbox events: the value changes after each one, so
+    /// outbox followers wake at once instead of polling fast (they still poll slowly for
+    /// events other processes wrote).
+    fn outbox_changes(&self) -> tokio::sync::watch::Receiver<u64>;
+
+    /// The newest event of `event_type` about a session.
+    async fn latest_session_event(
+        &self,
+        session_id: &str,
+        event_type: EventType,
+    ) -> Result<Option<StoredEvent>, StoreError>;
+
+    /// Where the outbox follower `name` has got to, if it has started.
+    async fn cursor(&self, name: &str) -> Result<Option<i64>, StoreError>;
+
+    /// Every webhook subscription, oldest first.
+    async fn webhooks(&self) -> Result<Vec<Webhook>, StoreError>;
+
+    /// One webhook subscription.
+    async fn webhook(&self, id: &str) -> Result<Option<Webhook>, StoreError>;
+
+    /// A webhook's delivery log, newest event first, at most `limit`, optionally one status.
+    async fn deliveries(
+        &self,
+        webhook_id: &str,
+        status: Option<DeliveryStatus>,
+        limit: u32,
+    ) -> Result<Vec<Delivery>, StoreError>;
+
+    /// Pending deliveries due at `now` that are first in line for their webhook and order key,
+    /// in outbox order, at most `limit`.
+    async fn due_deliveries(
+        &self,
+        now: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<DueDelivery>, StoreError>;
+
+    /// When the earliest pending delivery due after `after` is due, if there is one.
+    async fn next_delivery_after(&self, after: Timestamp) -> Result<Option<Timestamp>, StoreError>;
+
+    /// Requests for corrected `session.ended` events due at `now`, at most `limit`.
+    async fn due_session_corrections(
+        &self,
+        now: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<SessionCorrection>, StoreError>;
 
     /// The API token whose SHA-256 hash (hex) is `token_hash`.
     async fn api_token_by_hash(&self, token_hash: &str) -> Result<Option<ApiToken>, StoreError>;

@@ -2,8 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 use zaryad_model::{
-    ConfigurationEntry, Connector, DomainEvent, IdToken, MeterSample, Registration, Session,
-    Station, StationId, Timestamp,
+    ConfigurationEntry, Connector, DomainEvent, EventType, IdToken, MeterSample, Registration,
+    Session, Station, StationId, Timestamp,
 };
 
 /// One operation of a [`WriteBatch`].
@@ -60,6 +60,54 @@ pub enum WriteOp {
         /// When the station reported them.
         at: Timestamp,
     },
+    /// Adds a webhook subscription; it receives the events appended after this commit.
+    InsertWebhook(NewWebhook),
+    /// Removes a webhook subscription and its delivery log.
+    DeleteWebhook(String),
+    /// Queues a delivery of every outbox event with `after_seq < seq <= through_seq` to every
+    /// webhook that subscribes to its type and existed before it; known deliveries stay as
+    /// they are.
+    QueueDeliveries {
+        /// The last event already queued.
+        after_seq: i64,
+        /// The last event to queue.
+        through_seq: i64,
+        /// When (the first attempt is due then).
+        at: Timestamp,
+    },
+    /// Records one delivery attempt and what comes next. A delivered one also makes the
+    /// webhook's deliveries that failed for want of an answer (no connection, 502, 503, 504)
+    /// due at once: the receiver is reachable again.
+    RecordAttempt(DeliveryAttempt),
+    /// Queues every event since `since` for the webhook again (its type filter applies), the
+    /// ones already delivered or failed included.
+    ReplayDeliveries {
+        /// The webhook.
+        webhook_id: String,
+        /// Events that occurred at or after this time.
+        since: Timestamp,
+        /// When (the first attempt is due then).
+        at: Timestamp,
+    },
+    /// Moves an outbox follower's position forward (never back).
+    SetCursor {
+        /// The follower (`webhooks`, `nats`).
+        name: String,
+        /// The last event it has handled.
+        seq: i64,
+    },
+    /// Asks for a corrected `session.ended` of a completed session whose meter values arrived
+    /// after its end; a request already waiting keeps its due time (that is the rate limit).
+    RequestSessionCorrection {
+        /// The session.
+        session_id: String,
+        /// When the correction is due, unless one is already waiting.
+        due_at: Timestamp,
+    },
+    /// Removes a correction request once its corrected event is written, in the same batch;
+    /// fails the batch with [`crate::StoreError::Conflict`] if the request changed meanwhile
+    /// (more late values arrived, or another node handled it).
+    FinishSessionCorrection(SessionCorrection),
 }
 
 /// Operations that commit together, in order, or not at all.
@@ -245,4 +293,156 @@ pub struct ConfigurationRecord {
     pub entry: ConfigurationEntry,
     /// When it was last reported or changed.
     pub updated_at: Timestamp,
+}
+
+/// A webhook subscription to create.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewWebhook {
+    /// Stable id.
+    pub id: String,
+    /// Where events are POSTed.
+    pub url: String,
+    /// The signing secret as given (`whsec_<base64>` or plain text).
+    pub secret: String,
+    /// The event types it receives; `None` for all.
+    pub event_types: Option<Vec<EventType>>,
+    /// When it was created.
+    pub created_at: Timestamp,
+}
+
+/// A webhook subscription as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Webhook {
+    /// Stable id.
+    pub id: String,
+    /// Where events are POSTed.
+    pub url: String,
+    /// The signing secret as given.
+    pub secret: String,
+    /// The event types it receives; `None` for all.
+    pub event_types: Option<Vec<EventType>>,
+    /// The outbox position when it was created: it receives the events after it.
+    pub start_seq: i64,
+    /// When it was created.
+    pub created_at: Timestamp,
+}
+
+/// Where a delivery stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryStatus {
+    /// Not delivered yet; attempts go on.
+    Pending,
+    /// The receiver answered 2xx.
+    Delivered,
+    /// Given up after the maximum age.
+    Failed,
+}
+
+impl DeliveryStatus {
+    /// The status as stored and shown.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryStatus::Pending => "pending",
+            DeliveryStatus::Delivered => "delivered",
+            DeliveryStatus::Failed => "failed",
+        }
+    }
+
+    /// Reads the stored spelling.
+    pub fn parse(text: &str) -> Option<DeliveryStatus> {
+        match text {
+            "pending" => Some(DeliveryStatus::Pending),
+            "delivered" => Some(DeliveryStatus::Delivered),
+            "failed" => Some(DeliveryStatus::Failed),
+            _ => None,
+        }
+    }
+}
+
+/// One event's delivery to one webhook: a row of the delivery log.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Delivery {
+    /// The webhook.
+    pub webhook_id: String,
+    /// The event's outbox position.
+    pub event_seq: i64,
+    /// The event's id (the `webhook-id` header).
+    pub event_id: String,
+    /// The event's type.
+    pub event_type: EventType,
+    /// Where it stands.
+    pub status: DeliveryStatus,
+    /// Attempts made so far.
+    pub attempts: u32,
+    /// When the next attempt is due (while pending).
+    pub next_attempt_at: Timestamp,
+    /// When it was queued (or replayed).
+    pub queued_at: Timestamp,
+    /// When the last attempt was made.
+    pub last_attempt_at: Option<Timestamp>,
+    /// When the receiver accepted it.
+    pub delivered_at: Option<Timestamp>,
+    /// The HTTP status of the last answer, if there was one.
+    pub response_status: Option<u16>,
+    /// What went wrong last (a connection error, or the start of a non-2xx answer).
+    pub last_error: Option<String>,
+}
+
+/// A delivery that is due, with everything needed to send it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DueDelivery {
+    /// The webhook.
+    pub webhook_id: String,
+    /// Where to POST.
+    pub url: String,
+    /// The webhook's signing secret.
+    pub secret: String,
+    /// Attempts made so far.
+    pub attempts: u32,
+    /// When it was queued (its age decides when to give up).
+    pub queued_at: Timestamp,
+    /// Deliveries are ordered by it (see [`DomainEvent::order_key`]).
+    pub order_key: String,
+    /// The event.
+    pub event: StoredEvent,
+}
+
+/// What one delivery attempt came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttemptOutcome {
+    /// The receiver answered 2xx.
+    Delivered,
+    /// Try again at this time.
+    Retry(Timestamp),
+    /// Give up: the delivery is older than the maximum age.
+    Failed,
+}
+
+/// One delivery attempt, for the delivery log.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeliveryAttempt {
+    /// The webhook.
+    pub webhook_id: String,
+    /// The event's outbox position.
+    pub event_seq: i64,
+    /// When it was made.
+    pub at: Timestamp,
+    /// What came of it.
+    pub outcome: AttemptOutcome,
+    /// The HTTP status, if the receiver answered.
+    pub response_status: Option<u16>,
+    /// What went wrong, if anything.
+    pub error: Option<String>,
+}
+
+/// A waiting request for a corrected `session.ended`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionCorrection {
+    /// The session.
+    pub session_id: String,
+    /// When it is due.
+    pub due_at: Timestamp,
+    /// Bumped by every further request while it waits.
+    pub generation: i64,
 }

@@ -15,8 +15,9 @@ use zaryad_model::{
 };
 use zaryad_store::testing::{Engine, TestDatabase};
 use zaryad_store::{
-    ApiToken, ApiTokenRole, Direction, FrameRecord, ProvisionStation, SessionFilter, Store,
-    StoreError, StoreOptions, WriteBatch, WriteOp,
+    ApiToken, ApiTokenRole, AttemptOutcome, DeliveryAttempt, DeliveryStatus, Direction,
+    FrameRecord, NewWebhook, ProvisionStation, SessionCorrection, SessionFilter, Store, StoreError,
+    StoreOptions, WriteBatch, WriteOp,
 };
 
 /// Generates one test per engine for each listed case: `sqlite::name` and `postgres::name`.
@@ -65,6 +66,8 @@ backend_tests!(
     a_database_of_the_previous_release_is_migrated,
     five_hundred_writers_and_readers_at_once,
     station_configuration_is_replaced_updated_and_deleted_with_the_station,
+    webhook_deliveries_are_queued_ordered_recorded_and_replayed,
+    session_corrections_wait_and_refuse_stale_answers,
 );
 
 /// Runs `case` against a fresh database of `engine`; skips (see `TestDatabase`) when it is
@@ -1195,7 +1198,12 @@ async fn old_frames_are_pruned_in_batches(db: Db) {
 }
 
 /// The migrations of the previous release: the ones this change did not add.
-const RELEASED_MIGRATIONS: &[&str] = &["0001_init.sql"];
+const RELEASED_MIGRATIONS: &[&str] = &[
+    "0001_init.sql",
+    "0002_write_path.sql",
+    "0003_station_configuration.sql",
+    "0004_session_register_history.sql",
+];
 
 async fn a_database_of_the_previous_release_is_migrated(db: Db) {
     use sqlx::{ConnectOptions, Connection};
@@ -1262,6 +1270,28 @@ async fn released_migrations_are_never_edited() {
     let expected: &[(&str, &str, &str)] = &[
         ("sqlite", "0001_init.sql", SQLITE_0001_SHA384),
         ("postgres", "0001_init.sql", POSTGRES_0001_SHA384),
+        ("sqlite", "0002_write_path.sql", SQLITE_0002_SHA384),
+        ("postgres", "0002_write_path.sql", POSTGRES_0002_SHA384),
+        (
+            "sqlite",
+            "0003_station_configuration.sql",
+            SQLITE_0003_SHA384,
+        ),
+        (
+            "postgres",
+            "0003_station_configuration.sql",
+            POSTGRES_0003_SHA384,
+        ),
+        (
+            "sqlite",
+            "0004_session_register_history.sql",
+            SQLITE_0004_SHA384,
+        ),
+        (
+            "postgres",
+            "0004_session_register_history.sql",
+            POSTGRES_0004_SHA384,
+        ),
     ];
     for (engine, file, checksum) in expected {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -1280,6 +1310,12 @@ async fn released_migrations_are_never_edited() {
     }
 }
 
+const SQLITE_0004_SHA384: &str = "1df048459df18febcb8cc7202fd8c63f382462dbfcf831a5eb3176b965eb26b187fe9a90e9ca940147628c04daee67c0";
+const POSTGRES_0004_SHA384: &str = "1df048459df18febcb8cc7202fd8c63f382462dbfcf831a5eb3176b965eb26b187fe9a90e9ca940147628c04daee67c0";
+const SQLITE_0003_SHA384: &str = "83f5db13f3af5c280fe87ef274e22958b00d867ebb3cc646703783179c8e58ccefbda094856e3bee9ec689fd68731cf6";
+const POSTGRES_0003_SHA384: &str = "84fe0ba63eead49741bb6e517ba56315cb533b8a3ff16f144f826b22983c567fdbc6a02c8c013d1940bfd1b71fe07853";
+const SQLITE_0002_SHA384: &str = "4b7c56425f3a2ac9c513e42505b74d6cc51865c1977aca8efbdd9b655290e9051a679140e0c79f880ab0f1688ca872ce";
+const POSTGRES_0002_SHA384: &str = "5e027bda32312b3afd8b5c911602214a29f67019bfaabf761e20e6a4df662f786eb605324c0ce75a3772b3e1fd829f6a";
 const SQLITE_0001_SHA384: &str = "8ac989d9946ac4db33e3490be0524cbcda83d0511076cc286c2512222c9e5288dd02c8f4dd1f91a40ac3a808263af544";
 const POSTGRES_0001_SHA384: &str = "da3c4d5867c7379dc0ae19de1b51d2a90eeb630d354136e1bdc9b598205975058a283d0b445d3c5e8533d713566e204c";
 
@@ -1321,4 +1357,326 @@ async fn five_hundred_writers_and_readers_at_once(db: Db) {
     }
     store.flush().await.unwrap();
     assert_eq!(store.stations().await.unwrap().len(), 500);
+}
+
+fn event(id: &str, event_type: EventType, station: &str, session: Option<&str>) -> DomainEvent {
+    DomainEvent {
+        id: id.into(),
+        event_type,
+        occurred_at: at(0, 0),
+        station_id: StationId::parse(station).unwrap(),
+        session_id: session.map(str::to_owned),
+        data: json!({}),
+    }
+}
+
+fn webhook(id: &str, event_types: Option<Vec<EventType>>) -> WriteOp {
+    WriteOp::InsertWebhook(NewWebhook {
+        id: id.into(),
+        url: format!("http://127.0.0.1:1/{id}"),
+        secret: "whsec_c2VjcmV0".into(),
+        event_types,
+        created_at: at(0, 0),
+    })
+}
+
+async fn webhook_deliveries_are_queued_ordered_recorded_and_replayed(db: Db) {
+    let store = db.open().await;
+    let mut changes = store.outbox_changes();
+    // One event before any webhook: nobody gets it.
+    store
+        .commit(batch(vec![WriteOp::AppendEvent(event(
+            "e0",
+            EventType::StationConnected,
+            "CP-1",
+            None,
+        ))]))
+        .await
+        .unwrap();
+    assert!(changes.has_changed().unwrap(), "an append wakes followers");
+    changes.borrow_and_update();
+    store
+        .commit(batch(vec![
+            webhook("all", None),
+            webhook("ended", Some(vec![EventType::SessionEnded])),
+        ]))
+        .await
+        .unwrap();
+    assert!(!changes.has_changed().unwrap(), "no event, no wake-up");
+    let hooks = store.webhooks().await.unwrap();
+    assert_eq!(hooks.len(), 2);
+    assert_eq!(hooks[1].event_types, Some(vec![EventType::SessionEnded]));
+    assert_eq!(hooks[0].start_seq, store.last_event_seq().await.unwrap());
+    store
+        .commit(batch(vec![
+            WriteOp::AppendEvent(event("e1", EventType::SessionStarted, "CP-1", Some("s1"))),
+            WriteOp::AppendEvent(event("e2", EventType::SessionStarted, "CP-1", Some("s2"))),
+            WriteOp::AppendEvent(event("e3", EventType::SessionEnded, "CP-1", Some("s1"))),
+            WriteOp::AppendEvent(event("e4", EventType::StationBooted, "CP-1", None)),
+        ]))
+        .await
+        .unwrap();
+    let last = store.last_event_seq().await.unwrap();
+    let queue = |after_seq| {
+        batch(vec![
+            WriteOp::QueueDeliveries {
+                after_seq,
+                through_seq: last,
+                at: at(1, 0),
+            },
+            WriteOp::SetCursor {
+                name: "webhooks".into(),
+                seq: last,
+            },
+        ])
+    };
+    store.commit(queue(0)).await.unwrap();
+    // Queueing again changes nothing; the cursor never moves back.
+    store.commit(queue(0)).await.unwrap();
+    store
+        .commit(batch(vec![WriteOp::SetCursor {
+            name: "webhooks".into(),
+            seq: 1,
+        }]))
+        .await
+        .unwrap();
+    assert_eq!(store.cursor("webhooks").await.unwrap(), Some(last));
+    assert_eq!(store.cursor("nats").await.unwrap(), None);
+
+    let ids = |due: &[zaryad_store::DueDelivery]| -> Vec<(String, String)> {
+        due.iter()
+            .map(|d| (d.webhook_id.clone(), d.event.event.id.clone()))
+            .collect()
+    };
+    // First in line per webhook and order key: e3 waits behind e1 (same session).
+    let due = store.due_deliveries(at(1, 0), 100).await.unwrap();
+    assert_eq!(
+        ids(&due),
+        [
+            ("all".to_owned(), "e1".to_owned()),
+            ("all".to_owned(), "e2".to_owned()),
+            ("ended".to_owned(), "e3".to_owned()),
+            ("all".to_owned(), "e4".to_owned()),
+        ]
+    );
+    assert_eq!(due[0].url, "http://127.0.0.1:1/all");
+    assert_eq!(due[0].order_key, "s1");
+    assert_eq!(due[3].order_key, "station:CP-1");
+    assert!(
+        store
+            .due_deliveries(at(0, 0), 100)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    let attempt = |webhook_id: &str, event_seq: i64, outcome| {
+        batch(vec![WriteOp::RecordAttempt(DeliveryAttempt {
+            webhook_id: webhook_id.into(),
+            event_seq,
+            at: at(2, 0),
+            outcome,
+            response_status: Some(500),
+            error: Some("boom".into()),
+        })])
+    };
+    let e1 = due[0].event.seq;
+    store
+        .commit(attempt("all", e1, AttemptOutcome::Retry(at(5, 0))))
+        .await
+        .unwrap();
+    let due = store.due_deliveries(at(3, 0), 100).await.unwrap();
+    assert!(!ids(&due).contains(&("all".into(), "e1".into())));
+    assert!(
+        !ids(&due).contains(&("all".into(), "e3".into())),
+        "waits behind e1"
+    );
+    assert_eq!(
+        store.next_delivery_after(at(3, 0)).await.unwrap(),
+        Some(at(5, 0))
+    );
+    // e2 found nobody answering, e4 was refused by the receiver's own code (500).
+    let seq_of = |id: &str| {
+        due.iter()
+            .find(|d| d.event.event.id == id)
+            .unwrap()
+            .event
+            .seq
+    };
+    let unreachable = DeliveryAttempt {
+        webhook_id: "all".into(),
+        event_seq: seq_of("e2"),
+        at: at(2, 0),
+        outcome: AttemptOutcome::Retry(at(30, 0)),
+        response_status: None,
+        error: Some("connection refused".into()),
+    };
+    store
+        .commit(batch(vec![WriteOp::RecordAttempt(unreachable)]))
+        .await
+        .unwrap();
+    store
+        .commit(attempt(
+            "all",
+            seq_of("e4"),
+            AttemptOutcome::Retry(at(30, 0)),
+        ))
+        .await
+        .unwrap();
+    store
+        .commit(attempt("all", e1, AttemptOutcome::Delivered))
+        .await
+        .unwrap();
+    let due = store.due_deliveries(at(3, 0), 100).await.unwrap();
+    assert!(
+        ids(&due).contains(&("all".into(), "e3".into())),
+        "next in line"
+    );
+    // A delivery means the receiver is back: the unreachable one is due now, the refused one
+    // keeps its backoff.
+    assert!(ids(&due).contains(&("all".into(), "e2".into())), "{due:?}");
+    assert!(!ids(&due).contains(&("all".into(), "e4".into())), "{due:?}");
+    let log = store.deliveries("all", None, 100).await.unwrap();
+    assert_eq!(log.len(), 4);
+    let first = log.iter().find(|d| d.event_id == "e1").unwrap();
+    assert_eq!(
+        log.iter()
+            .find(|d| d.event_id == "e2")
+            .unwrap()
+            .next_attempt_at,
+        at(2, 0)
+    );
+    assert_eq!(first.status, DeliveryStatus::Delivered);
+    assert_eq!(first.attempts, 2);
+    assert_eq!(first.delivered_at, Some(at(2, 0)));
+    assert_eq!(first.response_status, Some(500));
+    assert_eq!(first.event_type, EventType::SessionStarted);
+    assert!(
+        log.windows(2)
+            .all(|pair| pair[0].event_seq > pair[1].event_seq)
+    );
+    let delivered = store
+        .deliveries("all", Some(DeliveryStatus::Delivered), 100)
+        .await
+        .unwrap();
+    assert_eq!(delivered.len(), 1);
+
+    // A replay queues everything since a time again, the type filter applied.
+    store
+        .commit(batch(vec![WriteOp::ReplayDeliveries {
+            webhook_id: "ended".into(),
+            since: at(0, 0),
+            at: at(6, 0),
+        }]))
+        .await
+        .unwrap();
+    let log = store.deliveries("ended", None, 100).await.unwrap();
+    assert_eq!(log.len(), 1, "only session.ended: {log:?}");
+    store
+        .commit(batch(vec![WriteOp::ReplayDeliveries {
+            webhook_id: "all".into(),
+            since: at(0, 0),
+            at: at(6, 0),
+        }]))
+        .await
+        .unwrap();
+    let log = store.deliveries("all", None, 100).await.unwrap();
+    assert_eq!(log.len(), 5, "e0, from before the webhook, too");
+    assert!(
+        log.iter()
+            .all(|d| d.status == DeliveryStatus::Pending && d.attempts == 0)
+    );
+
+    // Deleting a webhook drops its log; queueing for it afterwards is a no-op.
+    store
+        .commit(batch(vec![WriteOp::DeleteWebhook("all".into())]))
+        .await
+        .unwrap();
+    assert!(store.webhook("all").await.unwrap().is_none());
+    assert!(store.deliveries("all", None, 100).await.unwrap().is_empty());
+    store.commit(queue(0)).await.unwrap();
+    assert!(store.deliveries("all", None, 100).await.unwrap().is_empty());
+}
+
+async fn session_corrections_wait_and_refuse_stale_answers(db: Db) {
+    let store = db.open().await;
+    let request = || {
+        batch(vec![WriteOp::RequestSessionCorrection {
+            session_id: "s1".into(),
+            due_at: at(10, 0),
+        }])
+    };
+    store.commit(request()).await.unwrap();
+    assert!(
+        store
+            .due_session_corrections(at(9, 0), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let due = store.due_session_corrections(at(10, 0), 10).await.unwrap();
+    assert_eq!(
+        due,
+        [SessionCorrection {
+            session_id: "s1".into(),
+            due_at: at(10, 0),
+            generation: 0,
+        }]
+    );
+    // More late values while it waits: same due time, and the answer built before is stale.
+    store
+        .commit(batch(vec![WriteOp::RequestSessionCorrection {
+            session_id: "s1".into(),
+            due_at: at(20, 0),
+        }]))
+        .await
+        .unwrap();
+    let stale = batch(vec![
+        WriteOp::AppendEvent(event(
+            "corrected",
+            EventType::SessionEnded,
+            "CP-1",
+            Some("s1"),
+        )),
+        WriteOp::FinishSessionCorrection(due[0].clone()),
+    ]);
+    assert!(matches!(
+        store.commit(stale).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert!(
+        store
+            .latest_session_event("s1", EventType::SessionEnded)
+            .await
+            .unwrap()
+            .is_none(),
+        "the stale event was undone with it"
+    );
+    let due = store.due_session_corrections(at(10, 0), 10).await.unwrap();
+    assert_eq!(due[0].generation, 1);
+    store
+        .commit(batch(vec![
+            WriteOp::AppendEvent(event(
+                "corrected",
+                EventType::SessionEnded,
+                "CP-1",
+                Some("s1"),
+            )),
+            WriteOp::FinishSessionCorrection(due[0].clone()),
+        ]))
+        .await
+        .unwrap();
+    assert!(
+        store
+            .due_session_corrections(at(59, 0), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let latest = store
+        .latest_session_event("s1", EventType::SessionEnded)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(latest.event.id, "corrected");
 }

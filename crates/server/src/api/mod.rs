@@ -3,6 +3,7 @@
 mod auth;
 mod commands;
 mod error;
+mod events;
 mod health;
 mod id_tokens;
 mod openapi;
@@ -10,6 +11,7 @@ mod sessions;
 mod stations;
 mod tokens;
 mod vendor_profiles;
+mod webhooks;
 
 use std::sync::Arc;
 
@@ -48,6 +50,14 @@ pub fn router(shared: Arc<Shared>) -> Router {
         )
         .route("/tokens", get(tokens::list).post(tokens::create))
         .route("/tokens/{id}", delete(tokens::delete))
+        .route("/webhooks", get(webhooks::list).post(webhooks::create))
+        .route(
+            "/webhooks/{id}",
+            get(webhooks::show).delete(webhooks::delete),
+        )
+        .route("/webhooks/{id}/deliveries", get(webhooks::deliveries))
+        .route("/webhooks/{id}/replay", post(webhooks::replay))
+        .route("/events", get(events::stream_events))
         .fallback(not_found);
     Router::new()
         .route("/health/live", get(health::live))

@@ -12,7 +12,7 @@ use chrono::Utc;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use zaryad_adapter::configuration::alias;
-use zaryad_model::{Registration, StationId};
+use zaryad_model::{DomainEvent, EventType, Registration, StationId};
 use zaryad_store::{ApiTokenRole, ProvisionStation, WriteBatch, WriteOp};
 use zaryad_wire::OcppVersion;
 
@@ -131,14 +131,31 @@ pub async fn provision(
         Some(Some(password)) => Some(Some(hash_station_password(&password))),
     };
     let pin_changed = body.vendor_profile.is_some();
+    let now = Utc::now();
     let mut batch = WriteBatch::new();
     batch.push(WriteOp::ProvisionStation(ProvisionStation {
         id: id.clone(),
         password_hash,
         registration,
         vendor_profile: body.vendor_profile,
-        at: Utc::now(),
+        at: now,
     }));
+    // A new station is registered too: accepted unless the body says otherwise.
+    let previous = shared.store.station(&id).await?.map(|s| s.registration);
+    let current = registration.or(previous).unwrap_or(Registration::Accepted);
+    if previous != Some(current) {
+        batch.push(WriteOp::AppendEvent(DomainEvent {
+            id: uuid::Uuid::now_v7().to_string(),
+            event_type: EventType::StationRegistrationChanged,
+            occurred_at: now,
+            station_id: id.clone(),
+            session_id: None,
+            data: json!({
+                "registration": current.as_str(),
+                "previous_registration": previous.map(Registration::as_str),
+            }),
+        }));
+    }
     shared.store.commit(batch).await?;
     if pin_changed {
         // A connected station chooses its profile again before its next message.

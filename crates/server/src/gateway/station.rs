@@ -28,9 +28,6 @@ use crate::metrics;
 use crate::state::Shared;
 use crate::views::{SessionView, command_event};
 
-/// How often a running session may emit `session.updated` without a change of charging state.
-const SESSION_UPDATE_EVENT_INTERVAL: Duration = Duration::from_secs(60);
-
 /// The answer to one inbound CALL.
 pub struct CallOutcome {
     /// The CALLRESULT payload, or the CALLERROR code and description.
@@ -715,13 +712,15 @@ impl StationContext {
                 }
             }
             (_, Some(session)) if session.state == SessionState::Completed => {
-                // A late start or update for a finished session: keep its samples, change nothing.
+                // A late start or update for a finished session: keep its samples (they may
+                // correct its end, see `events::corrections`).
                 changes.samples(
                     &self.station_id,
                     Some(&session),
                     session.evse_id,
                     &report.samples,
                 );
+                self.late_samples(&mut changes, &session, &report.samples, now);
             }
             (TransactionEventKind::Ended, Some(session)) => {
                 self.stop(&mut changes, session, &report, now);
@@ -847,13 +846,26 @@ impl StationContext {
                     && !session.quirks.iter().any(|quirk| quirk == flag)
                 {
                     session.flag(flag);
-                    changes.session(session);
+                    changes.session(session.clone());
                 }
+                self.late_samples(&mut changes, &session, &samples, now);
             }
             (None, _) => changes.samples(&self.station_id, None, evse_id, &samples),
         }
         self.commit(changes).await?;
         Ok(Reply::Empty)
+    }
+
+    /// Asks for a corrected `session.ended` when samples arrive for a session that ended.
+    fn late_samples(
+        &self,
+        changes: &mut Changes,
+        session: &Session,
+        samples: &[MeterSample],
+        now: Timestamp,
+    ) {
+        let config = &self.shared.config.events;
+        crate::events::request_correction(&mut changes.batch, session, samples, config, now);
     }
 
     /// The session MeterValues belong to, with the flag that says how it was found when the
@@ -1067,10 +1079,11 @@ impl StationContext {
         charging_state_before: Option<ChargingState>,
         now: Timestamp,
     ) {
+        let interval = self.shared.config.events.session_update_interval();
         let due = self
             .last_update_event
             .get(&session.id)
-            .is_none_or(|last| last.elapsed() >= SESSION_UPDATE_EVENT_INTERVAL);
+            .is_none_or(|last| last.elapsed() >= interval);
         if due || session.charging_state != charging_state_before {
             let data = SessionView::json(&session);
             changes.event(self.event(EventType::SessionUpdated, Some(&session), data, now));
@@ -1165,10 +1178,13 @@ impl StationContext {
     }
 
     /// Commits `changes`, then applies them to the in-memory state.
-    async fn commit(&mut self, changes: Changes) -> Result<(), StoreError> {
+    async fn commit(&mut self, mut changes: Changes) -> Result<(), StoreError> {
         if changes.batch.is_empty() {
             return Ok(());
         }
+        // A `session.ended` carries the session's CDR, built from its samples.
+        let cdr = &self.shared.config.events.cdr;
+        crate::events::complete_session_ends(&*self.shared.store, cdr, &mut changes.batch).await?;
         let started = Instant::now();
         self.shared.store.commit(changes.batch).await?;
         metrics::commit_latency(started.elapsed());

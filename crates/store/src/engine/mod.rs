@@ -14,16 +14,19 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use tokio::sync::{Mutex, Notify, mpsc, oneshot};
-use zaryad_model::{Connector, IdToken, MeterSample, Session, Station, StationId, Timestamp};
+use tokio::sync::{Mutex, Notify, mpsc, oneshot, watch};
+use zaryad_model::{
+    Connector, EventType, IdToken, MeterSample, Session, Station, StationId, Timestamp,
+};
 
 pub(crate) use self::glue::SqlConn;
 use self::read::Reader;
 use self::touches::Touches;
 use self::writer::{Done, Inbox, Job, Request, WriteConn, Writer};
 use crate::{
-    ApiToken, ConfigurationRecord, FrameRecord, SessionCursor, SessionFilter, SessionPage,
-    StationCredentials, Store, StoreError, StoreOptions, StoredEvent, WriteBatch,
+    ApiToken, ConfigurationRecord, Delivery, DeliveryStatus, DueDelivery, FrameRecord,
+    SessionCorrection, SessionCursor, SessionFilter, SessionPage, StationCredentials, Store,
+    StoreError, StoreOptions, StoredEvent, Webhook, WriteBatch, WriteOp,
 };
 
 /// Frame-log rows that may wait for the writer before `log_frame` makes its caller wait.
@@ -45,6 +48,7 @@ pub struct SqlStore {
     touches: Arc<Touches>,
     ids: Mutex<IdBlock>,
     read: Box<dyn Reader>,
+    outbox: watch::Sender<u64>,
 }
 
 impl SqlStore {
@@ -84,6 +88,7 @@ impl SqlStore {
             touches,
             ids: Mutex::new(IdBlock::default()),
             read: Box::new(read),
+            outbox: watch::Sender::new(0),
         }
     }
 
@@ -165,7 +170,16 @@ impl Store for SqlStore {
         if batch.is_empty() {
             return Ok(());
         }
-        self.request(Job::Commit(batch)).await.map(|_| ())
+        let appends = batch
+            .ops
+            .iter()
+            .any(|op| matches!(op, WriteOp::AppendEvent(_)));
+        self.request(Job::Commit(batch)).await?;
+        if appends {
+            self.outbox
+                .send_modify(|commits| *commits = commits.wrapping_add(1));
+        }
+        Ok(())
     }
 
     async fn next_transaction_id(&self) -> Result<i64, StoreError> {
@@ -302,6 +316,63 @@ impl Store for SqlStore {
         limit: u32,
     ) -> Result<Vec<StoredEvent>, StoreError> {
         read::events_after(&*self.read, after_seq, limit).await
+    }
+
+    async fn last_event_seq(&self) -> Result<i64, StoreError> {
+        read::last_event_seq(&*self.read).await
+    }
+
+    fn outbox_changes(&self) -> watch::Receiver<u64> {
+        self.outbox.subscribe()
+    }
+
+    async fn latest_session_event(
+        &self,
+        session_id: &str,
+        event_type: EventType,
+    ) -> Result<Option<StoredEvent>, StoreError> {
+        read::latest_session_event(&*self.read, session_id, event_type).await
+    }
+
+    async fn cursor(&self, name: &str) -> Result<Option<i64>, StoreError> {
+        read::cursor(&*self.read, name).await
+    }
+
+    async fn webhooks(&self) -> Result<Vec<Webhook>, StoreError> {
+        read::webhooks(&*self.read).await
+    }
+
+    async fn webhook(&self, id: &str) -> Result<Option<Webhook>, StoreError> {
+        read::webhook(&*self.read, id).await
+    }
+
+    async fn deliveries(
+        &self,
+        webhook_id: &str,
+        status: Option<DeliveryStatus>,
+        limit: u32,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        read::deliveries(&*self.read, webhook_id, status, limit).await
+    }
+
+    async fn due_deliveries(
+        &self,
+        now: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<DueDelivery>, StoreError> {
+        read::due_deliveries(&*self.read, &now, limit).await
+    }
+
+    async fn next_delivery_after(&self, after: Timestamp) -> Result<Option<Timestamp>, StoreError> {
+        read::next_delivery_after(&*self.read, &after).await
+    }
+
+    async fn due_session_corrections(
+        &self,
+        now: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<SessionCorrection>, StoreError> {
+        read::due_session_corrections(&*self.read, &now, limit).await
     }
 
     async fn api_token_by_hash(&self, token_hash: &str) -> Result<Option<ApiToken>, StoreError> {

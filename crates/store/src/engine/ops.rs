@@ -11,7 +11,10 @@ use super::rows::{
     names_json, opt_timestamp_text, register_history_json, timestamp_text, u64_to_i64, value_json,
 };
 use super::writer::WriteConn;
-use crate::{ApiToken, ProvisionStation, StoreError, WriteOp};
+use crate::{
+    ApiToken, AttemptOutcome, DeliveryAttempt, DeliveryStatus, NewWebhook, ProvisionStation,
+    SessionCorrection, StoreError, WriteOp,
+};
 
 /// How many transaction ids one reservation takes from the `counters` table.
 pub(crate) const ID_BLOCK: i64 = 100;
@@ -76,6 +79,26 @@ pub(crate) async fn apply<C: WriteConn>(
             replace,
             at,
         } => return store_configuration(conn, station_id, entries, *replace, at).await,
+        WriteOp::InsertWebhook(webhook) => insert_webhook(webhook),
+        WriteOp::DeleteWebhook(id) => return delete_webhook(conn, id).await,
+        WriteOp::QueueDeliveries {
+            after_seq,
+            through_seq,
+            at,
+        } => queue_deliveries(*after_seq, *through_seq, at),
+        WriteOp::RecordAttempt(attempt) => return record_attempt(conn, attempt).await,
+        WriteOp::ReplayDeliveries {
+            webhook_id,
+            since,
+            at,
+        } => replay_deliveries(webhook_id, since, at),
+        WriteOp::SetCursor { name, seq } => set_cursor(name, *seq),
+        WriteOp::RequestSessionCorrection { session_id, due_at } => {
+            request_correction(session_id, due_at)
+        }
+        WriteOp::FinishSessionCorrection(correction) => {
+            return finish_correction(conn, correction).await;
+        }
     };
     conn.execute(query).await.map(drop)
 }
@@ -369,6 +392,197 @@ async fn store_configuration<C: WriteConn>(
         .opt_int(entry.readonly.map(i64::from))
         .text(at.as_str());
         conn.execute(upsert).await?;
+    }
+    Ok(())
+}
+
+/// The stored form of a webhook's type filter: `,a,b,`, so that SQL can match `,<type>,`.
+pub(crate) fn type_filter(types: Option<&[zaryad_model::EventType]>) -> Option<String> {
+    types.map(|types| {
+        let mut filter = String::from(",");
+        for event_type in types {
+            filter.push_str(event_type.as_str());
+            filter.push(',');
+        }
+        filter
+    })
+}
+
+fn insert_webhook(webhook: &NewWebhook) -> Query {
+    // The start is read inside the writer's transaction, so no event can fall between "before
+    // the webhook" and "after it".
+    Query::new(
+        "INSERT INTO webhooks (id, url, secret, event_types, start_seq, created_at)
+         VALUES ($1, $2, $3, $4, (SELECT COALESCE(MAX(seq), 0) FROM events), $5)",
+    )
+    .text(webhook.id.as_str())
+    .text(webhook.url.as_str())
+    .text(webhook.secret.as_str())
+    .opt_text(type_filter(webhook.event_types.as_deref()))
+    .text(timestamp_text(&webhook.created_at))
+}
+
+async fn delete_webhook<C: WriteConn>(conn: &mut C, id: &str) -> Result<(), StoreError> {
+    // Explicit, like stations: right even where foreign keys are off.
+    conn.execute(Query::new("DELETE FROM webhook_deliveries WHERE webhook_id = $1").text(id))
+        .await?;
+    conn.execute(Query::new("DELETE FROM webhooks WHERE id = $1").text(id))
+        .await?;
+    Ok(())
+}
+
+/// The `order_key` of an `events` row, as `DomainEvent::order_key` computes it.
+macro_rules! order_key_sql {
+    () => {
+        "COALESCE(e.session_id, 'station:' || e.station_id)"
+    };
+}
+
+/// `w` subscribes to the type of `e` (see [`type_filter`]; event types hold no LIKE
+/// wildcards but `_`, which only ever meets the `_` of the same name).
+macro_rules! subscribed_sql {
+    () => {
+        "(w.event_types IS NULL OR w.event_types LIKE '%,' || e.type || ',%')"
+    };
+}
+
+fn queue_deliveries(after_seq: i64, through_seq: i64, at: &Timestamp) -> Query {
+    // One statement for every event and webhook of the round; a webhook created or deleted
+    // meanwhile is seen consistently because this runs in the writer's transaction.
+    Query::new(concat!(
+        "INSERT INTO webhook_deliveries (webhook_id, event_seq, order_key, status, attempts,
+             next_attempt_at, created_at)
+         SELECT w.id, e.seq, ",
+        order_key_sql!(),
+        ", 'pending', 0, $3, $3
+         FROM events e JOIN webhooks w ON e.seq > w.start_seq
+         WHERE e.seq > $1 AND e.seq <= $2 AND ",
+        subscribed_sql!(),
+        "
+         ON CONFLICT (webhook_id, event_seq) DO NOTHING"
+    ))
+    .int(after_seq)
+    .int(through_seq)
+    .text(timestamp_text(at))
+}
+
+fn replay_deliveries(webhook_id: &str, since: &Timestamp, at: &Timestamp) -> Query {
+    Query::new(concat!(
+        "INSERT INTO webhook_deliveries (webhook_id, event_seq, order_key, status, attempts,
+             next_attempt_at, created_at)
+         SELECT w.id, e.seq, ",
+        order_key_sql!(),
+        ", 'pending', 0, $3, $3
+         FROM events e JOIN webhooks w ON w.id = $1
+         WHERE e.occurred_at >= $2 AND ",
+        subscribed_sql!(),
+        "
+         ON CONFLICT (webhook_id, event_seq) DO UPDATE SET
+             status = 'pending',
+             attempts = 0,
+             next_attempt_at = excluded.next_attempt_at,
+             created_at = excluded.created_at,
+             last_attempt_at = NULL,
+             delivered_at = NULL,
+             response_status = NULL,
+             last_error = NULL"
+    ))
+    .text(webhook_id)
+    .text(timestamp_text(since))
+    .text(timestamp_text(at))
+}
+
+async fn record_attempt<C: WriteConn>(
+    conn: &mut C,
+    attempt: &DeliveryAttempt,
+) -> Result<(), StoreError> {
+    let at = timestamp_text(&attempt.at);
+    let (status, next_attempt_at) = match attempt.outcome {
+        AttemptOutcome::Delivered => (DeliveryStatus::Delivered, at.clone()),
+        AttemptOutcome::Retry(next) => (DeliveryStatus::Pending, timestamp_text(&next)),
+        AttemptOutcome::Failed => (DeliveryStatus::Failed, at.clone()),
+    };
+    let delivered_at = (status == DeliveryStatus::Delivered).then(|| at.clone());
+    // Only a pending delivery changes: a replay that reset it meanwhile starts over anyway.
+    conn.execute(
+        Query::new(
+            "UPDATE webhook_deliveries SET
+                 status = $3,
+                 attempts = attempts + 1,
+                 last_attempt_at = $4,
+                 next_attempt_at = $5,
+                 delivered_at = COALESCE($6, delivered_at),
+                 response_status = $7,
+                 last_error = $8
+             WHERE webhook_id = $1 AND event_seq = $2 AND status = 'pending'",
+        )
+        .text(attempt.webhook_id.as_str())
+        .int(attempt.event_seq)
+        .text(status.as_str())
+        .text(at.as_str())
+        .text(next_attempt_at)
+        .opt_text(delivered_at)
+        .opt_int(attempt.response_status.map(i64::from))
+        .opt_text(attempt.error.as_deref()),
+    )
+    .await?;
+    if attempt.outcome == AttemptOutcome::Delivered {
+        // The receiver is back: deliveries that failed because it was unreachable (no answer,
+        // or a proxy's 502/503/504) are due now instead of after their backoff. Ones its own
+        // code refused keep their backoff, so that one bad event cannot retry in a loop.
+        conn.execute(
+            Query::new(
+                "UPDATE webhook_deliveries SET next_attempt_at = $2
+                 WHERE webhook_id = $1 AND status = 'pending' AND next_attempt_at > $2
+                     AND attempts > 0
+                     AND (response_status IS NULL OR response_status IN (502, 503, 504))",
+            )
+            .text(attempt.webhook_id.as_str())
+            .text(at),
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+fn set_cursor(name: &str, seq: i64) -> Query {
+    Query::new(
+        "INSERT INTO event_cursors (name, seq) VALUES ($1, $2)
+         ON CONFLICT (name) DO UPDATE SET seq = CASE
+             WHEN excluded.seq > event_cursors.seq THEN excluded.seq
+             ELSE event_cursors.seq END",
+    )
+    .text(name)
+    .int(seq)
+}
+
+fn request_correction(session_id: &str, due_at: &Timestamp) -> Query {
+    Query::new(
+        "INSERT INTO session_corrections (session_id, due_at, generation) VALUES ($1, $2, 0)
+         ON CONFLICT (session_id) DO UPDATE SET
+             generation = session_corrections.generation + 1",
+    )
+    .text(session_id)
+    .text(timestamp_text(due_at))
+}
+
+async fn finish_correction<C: WriteConn>(
+    conn: &mut C,
+    correction: &SessionCorrection,
+) -> Result<(), StoreError> {
+    let deleted = conn
+        .execute(
+            Query::new("DELETE FROM session_corrections WHERE session_id = $1 AND generation = $2")
+                .text(correction.session_id.as_str())
+                .int(correction.generation),
+        )
+        .await?;
+    if deleted == 0 {
+        // Undoes the corrected event of the same batch: it was built from stale data.
+        return Err(StoreError::Conflict(format!(
+            "the correction of session {} changed while it was built",
+            correction.session_id
+        )));
     }
     Ok(())
 }

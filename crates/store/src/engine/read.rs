@@ -7,8 +7,9 @@ use zaryad_model::{Connector, IdToken, MeterSample, Session, Station, StationId,
 use super::query::{Arg, Query, Row};
 use super::rows::{self, timestamp_text};
 use crate::{
-    ApiToken, ConfigurationRecord, FrameRecord, SessionCursor, SessionFilter, SessionPage,
-    StationCredentials, StoreError, StoredEvent,
+    ApiToken, ConfigurationRecord, Delivery, DeliveryStatus, DueDelivery, FrameRecord,
+    SessionCorrection, SessionCursor, SessionFilter, SessionPage, StationCredentials, StoreError,
+    StoredEvent, Webhook,
 };
 
 /// The read pool of one database.
@@ -270,6 +271,118 @@ pub(crate) async fn events_after(
         .int(after_seq)
         .int(limit(max));
     all(pool, query, rows::event).await
+}
+
+pub(crate) async fn last_event_seq(pool: &dyn Reader) -> Result<i64, StoreError> {
+    let query = Query::new("SELECT COALESCE(MAX(seq), 0) AS seq FROM events");
+    Ok(one(pool, query, |row| rows::integer(row, "events", "seq"))
+        .await?
+        .unwrap_or(0))
+}
+
+pub(crate) async fn latest_session_event(
+    pool: &dyn Reader,
+    session_id: &str,
+    event_type: zaryad_model::EventType,
+) -> Result<Option<StoredEvent>, StoreError> {
+    let query = Query::new(
+        "SELECT * FROM events WHERE session_id = $1 AND type = $2 ORDER BY seq DESC LIMIT 1",
+    )
+    .text(session_id)
+    .text(event_type.as_str());
+    one(pool, query, rows::event).await
+}
+
+pub(crate) async fn cursor(pool: &dyn Reader, name: &str) -> Result<Option<i64>, StoreError> {
+    let query = Query::new("SELECT seq FROM event_cursors WHERE name = $1").text(name);
+    one(pool, query, |row| {
+        rows::integer(row, "event_cursors", "seq")
+    })
+    .await
+}
+
+pub(crate) async fn webhooks(pool: &dyn Reader) -> Result<Vec<Webhook>, StoreError> {
+    let query = Query::new("SELECT * FROM webhooks ORDER BY created_at, id");
+    all(pool, query, rows::webhook).await
+}
+
+pub(crate) async fn webhook(pool: &dyn Reader, id: &str) -> Result<Option<Webhook>, StoreError> {
+    let query = Query::new("SELECT * FROM webhooks WHERE id = $1").text(id);
+    one(pool, query, rows::webhook).await
+}
+
+pub(crate) async fn deliveries(
+    pool: &dyn Reader,
+    webhook_id: &str,
+    status: Option<DeliveryStatus>,
+    max: u32,
+) -> Result<Vec<Delivery>, StoreError> {
+    let mut conditions = Conditions::new(
+        "SELECT d.*, e.id AS event_id, e.type AS event_type
+         FROM webhook_deliveries d JOIN events e ON e.seq = d.event_seq",
+    );
+    conditions.and("d.webhook_id = ?", vec![text_arg(webhook_id)]);
+    if let Some(status) = status {
+        conditions.and("d.status = ?", vec![text_arg(status.as_str())]);
+    }
+    let query = conditions.finish(" ORDER BY d.event_seq DESC", limit(max));
+    all(pool, query, rows::delivery).await
+}
+
+pub(crate) async fn due_deliveries(
+    pool: &dyn Reader,
+    now: &Timestamp,
+    max: u32,
+) -> Result<Vec<DueDelivery>, StoreError> {
+    // Only the oldest pending delivery of each (webhook, order key) is eligible: a session's
+    // events reach a receiver in order, and a later one waits while an earlier one fails.
+    let query = Query::new(
+        "SELECT d.webhook_id, d.attempts, d.created_at AS queued_at, d.order_key,
+             w.url, w.secret,
+             e.seq, e.id, e.type, e.occurred_at, e.station_id, e.session_id, e.data
+         FROM webhook_deliveries d
+             JOIN webhooks w ON w.id = d.webhook_id
+             JOIN events e ON e.seq = d.event_seq
+         WHERE d.status = 'pending' AND d.next_attempt_at <= $1
+             AND NOT EXISTS (
+                 SELECT 1 FROM webhook_deliveries p
+                 WHERE p.status = 'pending' AND p.webhook_id = d.webhook_id
+                     AND p.order_key = d.order_key AND p.event_seq < d.event_seq)
+         ORDER BY d.event_seq
+         LIMIT $2",
+    )
+    .text(timestamp_text(now))
+    .int(limit(max));
+    all(pool, query, rows::due_delivery).await
+}
+
+pub(crate) async fn next_delivery_after(
+    pool: &dyn Reader,
+    after: &Timestamp,
+) -> Result<Option<Timestamp>, StoreError> {
+    let query = Query::new(
+        "SELECT MIN(next_attempt_at) AS at FROM webhook_deliveries
+         WHERE status = 'pending' AND next_attempt_at > $1",
+    )
+    .text(timestamp_text(after));
+    let Some(row) = pool.fetch_optional(query).await? else {
+        return Ok(None);
+    };
+    rows::opt_timestamp(&row, "webhook_deliveries", "at")
+}
+
+pub(crate) async fn due_session_corrections(
+    pool: &dyn Reader,
+    now: &Timestamp,
+    max: u32,
+) -> Result<Vec<SessionCorrection>, StoreError> {
+    let query = Query::new(
+        "SELECT * FROM session_corrections WHERE due_at <= $1 ORDER BY due_at, session_id
+         LIMIT $2",
+    )
+    .text(timestamp_text(now))
+    .int(limit(max));
+    all(pool, query, rows::session_correction).await
 }
 
 pub(crate) async fn api_token_by_hash(

@@ -14,7 +14,8 @@ use zaryad_model::{
 
 use super::query::Row;
 use crate::{
-    ApiToken, ApiTokenRole, ConfigurationRecord, Direction, FrameRecord, StoreError, StoredEvent,
+    ApiToken, ApiTokenRole, ConfigurationRecord, Delivery, DeliveryStatus, Direction, DueDelivery,
+    FrameRecord, SessionCorrection, StoreError, StoredEvent, Webhook,
 };
 
 /// A timestamp as stored: fixed-width RFC 3339 with nanoseconds, so text order is time order.
@@ -203,6 +204,15 @@ pub(crate) fn integer(
     Columns::new(row, table).get(column)
 }
 
+/// A nullable timestamp column (an aggregate such as `MIN(…)`).
+pub(crate) fn opt_timestamp(
+    row: &Row,
+    table: &'static str,
+    column: &'static str,
+) -> Result<Option<Timestamp>, StoreError> {
+    Columns::new(row, table).opt_timestamp(column)
+}
+
 /// A `stations` row.
 pub(crate) fn station(row: &Row) -> Result<Station, StoreError> {
     let c = Columns::new(row, "stations");
@@ -327,7 +337,7 @@ pub(crate) fn event(row: &Row) -> Result<StoredEvent, StoreError> {
         seq: c.get("seq")?,
         event: DomainEvent {
             id: c.text("id")?,
-            event_type: c.parsed("type", parse_event_type)?,
+            event_type: c.parsed("type", EventType::parse)?,
             occurred_at: c.timestamp("occurred_at")?,
             station_id: c.station_id("station_id")?,
             session_id: c.opt_text("session_id")?,
@@ -336,8 +346,80 @@ pub(crate) fn event(row: &Row) -> Result<StoredEvent, StoreError> {
     })
 }
 
-fn parse_event_type(text: &str) -> Option<EventType> {
-    serde_json::from_value(Value::from(text)).ok()
+/// A `webhooks` row.
+pub(crate) fn webhook(row: &Row) -> Result<Webhook, StoreError> {
+    let c = Columns::new(row, "webhooks");
+    let event_types = c
+        .opt_text("event_types")?
+        .map(|filter| {
+            filter
+                .split(',')
+                .filter(|name| !name.is_empty())
+                .map(|name| {
+                    EventType::parse(name)
+                        .ok_or_else(|| c.corrupt("event_types", format!("unknown type {name:?}")))
+                })
+                .collect::<Result<Vec<EventType>, StoreError>>()
+        })
+        .transpose()?;
+    Ok(Webhook {
+        id: c.text("id")?,
+        url: c.text("url")?,
+        secret: c.text("secret")?,
+        event_types,
+        start_seq: c.get("start_seq")?,
+        created_at: c.timestamp("created_at")?,
+    })
+}
+
+/// A `webhook_deliveries` row joined with its event's `event_id` and `event_type`.
+pub(crate) fn delivery(row: &Row) -> Result<Delivery, StoreError> {
+    let c = Columns::new(row, "webhook_deliveries");
+    Ok(Delivery {
+        webhook_id: c.text("webhook_id")?,
+        event_seq: c.get("event_seq")?,
+        event_id: c.text("event_id")?,
+        event_type: c.parsed("event_type", EventType::parse)?,
+        status: c.parsed("status", DeliveryStatus::parse)?,
+        attempts: c.u32("attempts")?,
+        next_attempt_at: c.timestamp("next_attempt_at")?,
+        queued_at: c.timestamp("created_at")?,
+        last_attempt_at: c.opt_timestamp("last_attempt_at")?,
+        delivered_at: c.opt_timestamp("delivered_at")?,
+        response_status: c
+            .get::<Option<i64>>("response_status")?
+            .map(|status| {
+                u16::try_from(status).map_err(|_| {
+                    c.corrupt("response_status", format!("{status} is no HTTP status"))
+                })
+            })
+            .transpose()?,
+        last_error: c.opt_text("last_error")?,
+    })
+}
+
+/// A due delivery: the delivery's columns, its webhook's `url` and `secret`, its event's.
+pub(crate) fn due_delivery(row: &Row) -> Result<DueDelivery, StoreError> {
+    let c = Columns::new(row, "webhook_deliveries");
+    Ok(DueDelivery {
+        webhook_id: c.text("webhook_id")?,
+        url: c.text("url")?,
+        secret: c.text("secret")?,
+        attempts: c.u32("attempts")?,
+        queued_at: c.timestamp("queued_at")?,
+        order_key: c.text("order_key")?,
+        event: event(row)?,
+    })
+}
+
+/// A `session_corrections` row.
+pub(crate) fn session_correction(row: &Row) -> Result<SessionCorrection, StoreError> {
+    let c = Columns::new(row, "session_corrections");
+    Ok(SessionCorrection {
+        session_id: c.text("session_id")?,
+        due_at: c.timestamp("due_at")?,
+        generation: c.get("generation")?,
+    })
 }
 
 /// An `api_tokens` row.
