@@ -101,7 +101,15 @@ pub struct StationContext {
     remote_starts: Vec<RemoteStartLink>,
     /// The 2.0.1 report request whose NotifyReport holds the whole configuration.
     full_report_request: Option<i64>,
+    /// When the connection's load read `station`, until the first BootNotification: a boot
+    /// right after the load (the usual case, and every one of a reconnect storm's) need not
+    /// read the station again. Later boots always do.
+    loaded_at: Option<Instant>,
 }
+
+/// How old the station's copy may be for a BootNotification to answer from it without
+/// reading the station again: the time between the WebSocket upgrade and the first CALL.
+const FRESH_STATION: Duration = Duration::from_secs(1);
 
 impl StationContext {
     /// Loads the station (registering it under the unknown-station policy when it is new),
@@ -150,6 +158,7 @@ impl StationContext {
             last_update_event: HashMap::new(),
             remote_starts: Vec::new(),
             full_report_request: None,
+            loaded_at: Some(Instant::now()),
         };
         let mut changes = Changes::default();
         changes.batch.push(WriteOp::UpsertStation(station.clone()));
@@ -409,8 +418,13 @@ impl StationContext {
     }
 
     async fn boot(&mut self, info: BootInfo, now: Timestamp) -> Result<Reply, StoreError> {
-        // The operator may have changed the registration or profile since the connection began.
-        if let Some(fresh) = self.shared.store.station(&self.station_id).await? {
+        // The operator may have changed the registration or profile since the connection began;
+        // a copy the load read a moment ago is as good as a new read.
+        let just_loaded = self
+            .loaded_at
+            .take()
+            .is_some_and(|loaded_at| loaded_at.elapsed() <= FRESH_STATION);
+        if !just_loaded && let Some(fresh) = self.shared.store.station(&self.station_id).await? {
             self.station = fresh;
         }
         let mut station = self.station.clone();
