@@ -33,7 +33,10 @@ pub struct CommandRequest {
 }
 
 /// The sending half a connection registers for its commands.
-pub type CommandSender = mpsc::Sender<CommandRequest>;
+///
+/// Requests travel boxed: a Tokio channel allocates its slots in blocks of 32 up front, and
+/// 32 unboxed requests would cost every idle connection kilobytes it never uses.
+pub type CommandSender = mpsc::Sender<Box<CommandRequest>>;
 
 /// A station's answer to a command.
 #[derive(Debug, Clone)]
@@ -195,12 +198,12 @@ fn enqueue(
     let config = &shared.config.commands;
     let timeout = config.timeout(command.name());
     let (reply, answer) = oneshot::channel();
-    let request = CommandRequest {
+    let request = Box::new(CommandRequest {
         command,
         call,
         timeout,
         reply,
-    };
+    });
     handle
         .commands
         .try_send(request)

@@ -101,7 +101,13 @@ pub async fn run(
             commands_open_at: tokio::time::Instant::now() + boot_wait,
             timed_out: VecDeque::new(),
         };
-        match StationContext::load(shared.clone(), station_id.clone(), version).await {
+        match Box::pin(StationContext::load(
+            shared.clone(),
+            station_id.clone(),
+            version,
+        ))
+        .await
+        {
             Ok(mut context) => {
                 tracing::info!("charger connected");
                 connection.serve(&mut context).await;
@@ -110,7 +116,7 @@ pub async fn run(
                         action,
                     })
                     .await;
-                if let Err(error) = context.disconnected().await {
+                if let Err(error) = Box::pin(context.disconnected()).await {
                     tracing::warn!(%error, "disconnect not recorded");
                 }
             }
@@ -142,7 +148,7 @@ struct Connection {
     socket: Socket,
     handle: ConnectionHandle,
     /// Operator commands waiting for this station (bounded: the API refuses beyond it).
-    queue: mpsc::Receiver<CommandRequest>,
+    queue: mpsc::Receiver<Box<CommandRequest>>,
     /// OCPP-J allows one CALL per direction in flight; this is ours.
     outstanding: OutstandingCall,
     in_flight: Option<InFlight>,
@@ -158,6 +164,9 @@ struct Connection {
 }
 
 impl Connection {
+    /// The handlers of a frame, a command and a time-out are boxed where they are awaited:
+    /// their futures are large (a CALL's handling reaches down to the store), and unboxed they
+    /// would make every idle connection's task as large as the largest of them.
     async fn serve(&mut self, context: &mut StationContext) {
         let ocpp = &self.shared.config.ocpp;
         let idle_timeout = Duration::from_secs(ocpp.idle_timeout_secs.max(1));
@@ -192,7 +201,7 @@ impl Connection {
                         let now = Utc::now();
                         self.handle.touch(now);
                         self.shared.store.touch(&self.station_id, now);
-                        if !self.on_text(context, text.as_str()).await {
+                        if !Box::pin(self.on_text(context, text.as_str())).await {
                             return;
                         }
                     }
@@ -220,12 +229,12 @@ impl Connection {
                     // This task's own handle holds a sender until it ends, so `None` does not
                     // happen; there would be nothing to send either way.
                     if let Some(request) = request
-                        && !self.start_api(context, request).await
+                        && !Box::pin(self.start_api(context, request)).await
                     {
                         return;
                     }
                 }
-                () = sleep_until(deadline) => self.time_out(context).await,
+                () = sleep_until(deadline) => Box::pin(self.time_out(context)).await,
                 () = tokio::time::sleep_until(self.commands_open_at), if self.in_flight.is_none() && !commands_open => {}
                 () = tick(&mut ping) => {
                     if last_heard.elapsed() > idle_timeout {
@@ -353,7 +362,7 @@ impl Connection {
         if tokio::time::Instant::now() >= self.commands_open_at
             && let Ok(request) = self.queue.try_recv()
         {
-            return self.start_api(context, request).await;
+            return Box::pin(self.start_api(context, request)).await;
         }
         let Some(step) = self.boot_steps.pop_front() else {
             return true;
@@ -380,7 +389,11 @@ impl Connection {
     }
 
     /// Sends an operator's command; false when the socket is gone.
-    async fn start_api(&mut self, context: &mut StationContext, request: CommandRequest) -> bool {
+    async fn start_api(
+        &mut self,
+        context: &mut StationContext,
+        request: Box<CommandRequest>,
+    ) -> bool {
         if request.reply.is_closed() {
             // The operator gave up while the command waited: it is not sent at all.
             tracing::info!(
@@ -394,7 +407,7 @@ impl Connection {
             call,
             timeout,
             reply,
-        } = request;
+        } = *request;
         let sent = self
             .start(
                 command,

@@ -107,7 +107,15 @@ pub struct StationContext {
     /// Repairs of the current CALL that touch a session's energy, time or token: the session
     /// the CALL concerns lists them.
     call_flags: Vec<String>,
+    /// When the connection's load read `station`, until the first BootNotification: a boot
+    /// right after the load (the usual case, and every one of a reconnect storm's) need not
+    /// read the station again. Later boots always do.
+    loaded_at: Option<Instant>,
 }
+
+/// How old the station's copy may be for a BootNotification to answer from it without
+/// reading the station again: the time between the WebSocket upgrade and the first CALL.
+const FRESH_STATION: Duration = Duration::from_secs(1);
 
 impl StationContext {
     /// Loads the station (registering it under the unknown-station policy when it is new),
@@ -161,6 +169,7 @@ impl StationContext {
             selection,
             profiles_generation,
             call_flags: Vec::new(),
+            loaded_at: Some(Instant::now()),
         };
         let mut changes = Changes::default();
         changes.batch.push(WriteOp::UpsertStation(station.clone()));
@@ -497,8 +506,13 @@ impl StationContext {
     }
 
     async fn boot(&mut self, info: BootInfo, now: Timestamp) -> Result<Reply, StoreError> {
-        // The operator may have changed the registration or profile since the connection began.
-        if let Some(fresh) = self.shared.store.station(&self.station_id).await? {
+        // The operator may have changed the registration or profile since the connection began;
+        // a copy the load read a moment ago is as good as a new read.
+        let just_loaded = self
+            .loaded_at
+            .take()
+            .is_some_and(|loaded_at| loaded_at.elapsed() <= FRESH_STATION);
+        if !just_loaded && let Some(fresh) = self.shared.store.station(&self.station_id).await? {
             self.station = fresh;
         }
         let mut station = self.station.clone();

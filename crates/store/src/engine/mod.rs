@@ -71,7 +71,11 @@ impl SqlStore {
             touches: touches.clone(),
         };
         let writer = Writer::new(conn, inbox, options.max_batch, options.flush_interval);
-        tokio::spawn(writer.run());
+        if C::OWN_THREAD {
+            spawn_thread(writer);
+        } else {
+            tokio::spawn(writer.run());
+        }
         if let Some(retention) = options.frame_retention {
             tokio::spawn(prune_frames(
                 requests.downgrade(),
@@ -102,6 +106,29 @@ impl SqlStore {
             station.last_seen_at = Some(station.last_seen_at.map_or(pending, |at| at.max(pending)));
         }
         station
+    }
+}
+
+/// Runs `writer` on a thread of its own with a single-threaded runtime: its connection blocks
+/// the thread for every statement and fsync, which must not stall the runtime's workers. The
+/// thread ends when every sender of the writer's channels is gone.
+fn spawn_thread<C: WriteConn>(writer: Writer<C>) {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            // Dropping the writer makes every write fail with `WriterStopped`.
+            tracing::error!(%error, "cannot start the database writer's runtime");
+            return;
+        }
+    };
+    let spawned = std::thread::Builder::new()
+        .name("zaryad-db-writer".to_owned())
+        .spawn(move || runtime.block_on(writer.run()));
+    if let Err(error) = spawned {
+        tracing::error!(%error, "cannot start the database writer's thread");
     }
 }
 

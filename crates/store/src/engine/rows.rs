@@ -45,6 +45,15 @@ pub(crate) fn names_json(names: &[String]) -> Result<String, StoreError> {
     serde_json::to_string(names).map_err(encode_error)
 }
 
+/// JSON text of `[station id, time]` pairs: a whole flush of `last_seen` times as one argument.
+pub(crate) fn touches_json(touches: &[(StationId, Timestamp)]) -> Result<String, StoreError> {
+    let pairs: Vec<(&str, String)> = touches
+        .iter()
+        .map(|(station_id, at)| (station_id.as_str(), timestamp_text(at)))
+        .collect();
+    serde_json::to_string(&pairs).map_err(encode_error)
+}
+
 /// JSON text of a session's register history; `None` (SQL NULL) for a plain register.
 pub(crate) fn register_history_json(
     history: &RegisterHistory,

@@ -41,6 +41,10 @@ pub(crate) trait WriteConn: Send + 'static {
     /// through one transaction each.
     const SAVEPOINTS: bool;
 
+    /// Whether the writer runs on a thread of its own (with a runtime of its own) because
+    /// this connection blocks the thread while it works instead of awaiting.
+    const OWN_THREAD: bool = false;
+
     /// Runs a statement without arguments through the simple protocol (transaction control).
     async fn control(&mut self, sql: &'static str) -> Result<(), StoreError>;
 
@@ -458,7 +462,7 @@ mod tests {
     /// SQLite's savepoints and deferred foreign keys let a test fail one request or a whole
     /// group at will.
     struct Harness {
-        writer: Writer<crate::engine::SqlConn<sqlx::SqliteConnection>>,
+        writer: Writer<crate::sqlite::SqliteWriteConn>,
         requests: mpsc::Sender<Request>,
         _frames: mpsc::Sender<FrameRecord>,
         _dir: tempfile::TempDir,
@@ -537,9 +541,14 @@ mod tests {
         assert!(matches!(results[2], Ok(Done::Ids(1))));
         assert!(matches!(results[3], Ok(Done::Written)));
         assert!(matches!(results[4], Ok(Done::Written)));
-        let tokens: Vec<String> = sqlx::query_scalar("SELECT token FROM id_tokens ORDER BY token")
-            .fetch_all(&mut harness.writer.conn.conn)
-            .await
+        let conn = &harness.writer.conn.conn;
+        let mut statement = conn
+            .prepare("SELECT token FROM id_tokens ORDER BY token")
+            .unwrap();
+        let tokens: Vec<String> = statement
+            .query_map([], |row| row.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
             .unwrap();
         assert_eq!(tokens, ["A", "C"]);
     }
@@ -556,9 +565,11 @@ mod tests {
         let mut harness = harness().await;
         // Deferred foreign keys make the orphan connector fail the COMMIT of the whole group
         // instead of its own savepoint.
-        sqlx::query("PRAGMA defer_foreign_keys = ON")
-            .execute(&mut harness.writer.conn.conn)
-            .await
+        harness
+            .writer
+            .conn
+            .conn
+            .execute_batch("PRAGMA defer_foreign_keys = ON")
             .unwrap();
         let results = one_group(&mut harness, jobs()).await;
         check(&mut harness, results).await;

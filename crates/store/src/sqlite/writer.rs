@@ -1,0 +1,285 @@
+//! The SQLite writer's connection: rusqlite on the writer's own thread, not sqlx.
+//!
+//! sqlx runs every SQLite statement on a worker thread of its own and hands each one over and
+//! back through channels: a group of a hundred requests cost several hundred thread hand-offs
+//! in a row, and on a busy machine each hand-off waits for the scheduler. The writer runs on a
+//! thread of its own instead ([`WriteConn::OWN_THREAD`]) and calls SQLite directly, so a whole
+//! group is one hand-off in and one answer out per request. Statements are the same text as
+//! on PostgreSQL (`$1` placeholders, which SQLite reads as named parameters) and are prepared
+//! once and cached.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use rusqlite::{CachedStatement, Connection, OpenFlags};
+use zaryad_model::{StationId, Timestamp};
+
+use crate::engine::ops::SampleRow;
+use crate::engine::query::{Arg, Query};
+use crate::engine::rows::{names_json, timestamp_text, touches_json};
+use crate::engine::writer::WriteConn;
+use crate::{FrameRecord, StoreError};
+
+/// Prepared statements kept per connection: every write statement of the schema, with room.
+const STATEMENT_CACHE: usize = 128;
+
+/// The writer's connection to a SQLite file.
+pub(crate) struct SqliteWriteConn {
+    /// The connection, used only from the writer's thread.
+    pub(crate) conn: Connection,
+    /// The file, to reopen a broken connection.
+    path: PathBuf,
+    /// How long to wait for a lock held by another process.
+    busy_timeout: Duration,
+}
+
+impl SqliteWriteConn {
+    /// Opens the writer's connection: WAL, `synchronous=FULL`, foreign keys on.
+    pub(crate) fn open(path: &Path, busy_timeout: Duration) -> Result<SqliteWriteConn, StoreError> {
+        Ok(SqliteWriteConn {
+            conn: connect(path, busy_timeout)?,
+            path: path.to_owned(),
+            busy_timeout,
+        })
+    }
+
+    fn statement(&self, sql: &str) -> Result<CachedStatement<'_>, StoreError> {
+        Ok(self.conn.prepare_cached(sql)?)
+    }
+}
+
+fn connect(path: &Path, busy_timeout: Duration) -> Result<Connection, StoreError> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+            | OpenFlags::SQLITE_OPEN_URI,
+    )?;
+    conn.busy_timeout(busy_timeout)?;
+    let journal: String =
+        conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))?;
+    if !journal.eq_ignore_ascii_case("wal") {
+        return Err(StoreError::Config(format!(
+            "{}: SQLite refused WAL (journal mode {journal})",
+            path.display()
+        )));
+    }
+    // FULL makes each commit survive power loss, which "acknowledged means durable" needs;
+    // group commit spreads its fsync over every request in the group.
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.pragma_update(None, "cache_size", super::CACHE_KIB)?;
+    conn.pragma_update(None, "temp_store", "memory")?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    Ok(conn)
+}
+
+/// Binds `args` to `statement`'s `$N` parameters (SQLite numbers named parameters by first
+/// appearance, so each is looked up by its name); a parameter without an argument is NULL,
+/// as sqlx does.
+fn bind(statement: &mut CachedStatement<'_>, args: &[Arg]) -> Result<(), StoreError> {
+    for index in 1..=statement.parameter_count() {
+        let number = statement
+            .parameter_name(index)
+            .and_then(|name| name.strip_prefix('$'))
+            .and_then(|number| number.parse::<usize>().ok())
+            .unwrap_or(index);
+        match number
+            .checked_sub(1)
+            .and_then(|position| args.get(position))
+        {
+            Some(Arg::Text(value)) => statement.raw_bind_parameter(index, value.as_deref())?,
+            Some(Arg::Int(value)) => statement.raw_bind_parameter(index, value)?,
+            Some(Arg::Real(value)) => statement.raw_bind_parameter(index, value)?,
+            Some(Arg::Bool(value)) => statement.raw_bind_parameter(index, i64::from(*value))?,
+            None => statement.raw_bind_parameter(index, rusqlite::types::Null)?,
+        }
+    }
+    Ok(())
+}
+
+/// Runs a bound statement to its end (stepping over any rows it returns).
+fn run(statement: &mut CachedStatement<'_>) -> Result<(), StoreError> {
+    let mut rows = statement.raw_query();
+    while rows.next()?.is_some() {}
+    Ok(())
+}
+
+#[async_trait]
+impl WriteConn for SqliteWriteConn {
+    // IMMEDIATE takes the write lock up front: a deferred transaction that reads first could
+    // fail to upgrade its lock if another process is writing.
+    const BEGIN: &'static str = "BEGIN IMMEDIATE";
+    // Cheap here: a savepoint is a call into SQLite, not a round trip.
+    const SAVEPOINTS: bool = true;
+    const OWN_THREAD: bool = true;
+
+    async fn control(&mut self, sql: &'static str) -> Result<(), StoreError> {
+        let mut statement = self.statement(sql)?;
+        run(&mut statement)
+    }
+
+    async fn execute(&mut self, query: Query) -> Result<u64, StoreError> {
+        let mut statement = self.statement(&query.sql)?;
+        bind(&mut statement, &query.args)?;
+        run(&mut statement)?;
+        drop(statement);
+        Ok(self.conn.changes())
+    }
+
+    async fn fetch_int(&mut self, query: Query) -> Result<Option<i64>, StoreError> {
+        let mut statement = self.statement(&query.sql)?;
+        bind(&mut statement, &query.args)?;
+        let mut rows = statement.raw_query();
+        let value = match rows.next()? {
+            Some(row) => Some(row.get::<_, i64>(0)?),
+            None => None,
+        };
+        // Step to the end, so that a statement with side effects completes them.
+        while rows.next()?.is_some() {}
+        Ok(value)
+    }
+
+    async fn insert_samples(&mut self, rows: &[SampleRow]) -> Result<(), StoreError> {
+        let mut statement = self.statement(
+            "INSERT INTO meter_samples (session_id, station_id, evse_id, timestamp, measurand,
+                 value, unit, phase, context, location)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )?;
+        for sample in rows {
+            statement.execute(rusqlite::params![
+                sample.session_id,
+                sample.station_id,
+                sample.evse_id,
+                sample.timestamp,
+                sample.measurand,
+                sample.value,
+                sample.unit,
+                sample.phase,
+                sample.context,
+                sample.location,
+            ])?;
+        }
+        Ok(())
+    }
+
+    async fn insert_frames(&mut self, frames: &[FrameRecord]) -> Result<(), StoreError> {
+        let mut statement = self.statement(
+            "INSERT INTO frames (station_id, direction, at, ocpp_version, action, message_id,
+                 text, repairs)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )?;
+        for frame in frames {
+            statement.execute(rusqlite::params![
+                frame.station_id.as_str(),
+                frame.direction.as_str(),
+                timestamp_text(&frame.at),
+                frame.ocpp_version,
+                frame.action,
+                frame.message_id,
+                frame.text,
+                names_json(&frame.repairs)?,
+            ])?;
+        }
+        Ok(())
+    }
+
+    async fn update_last_seen(
+        &mut self,
+        touches: &[(StationId, Timestamp)],
+    ) -> Result<(), StoreError> {
+        // One statement for every station heard from since the last flush: SQLite scans the
+        // JSON array and finds each station by its primary key.
+        let mut statement = self.statement(
+            "UPDATE stations SET last_seen_at = seen.at
+             FROM (SELECT value ->> 0 AS id, value ->> 1 AS at FROM json_each($1)) AS seen
+             WHERE stations.id = seen.id
+                 AND (stations.last_seen_at IS NULL OR stations.last_seen_at < seen.at)",
+        )?;
+        statement.execute([touches_json(touches)?])?;
+        Ok(())
+    }
+
+    async fn ping(&mut self) -> bool {
+        self.conn
+            .query_row("SELECT 1", [], |row| row.get::<_, i64>(0))
+            .is_ok()
+    }
+
+    async fn reconnect(&mut self) -> Result<(), StoreError> {
+        self.conn = connect(&self.path, self.busy_timeout)?;
+        Ok(())
+    }
+
+    async fn close(self) {
+        if let Err((_, error)) = self.conn.close() {
+            tracing::warn!(%error, "closing the database writer connection failed");
+        }
+    }
+}
+
+/// A rusqlite error as a database error of the store (whose errors speak sqlx).
+#[derive(Debug)]
+struct SqliteWriteError {
+    message: String,
+    source: rusqlite::Error,
+}
+
+impl std::fmt::Display for SqliteWriteError {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for SqliteWriteError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.source)
+    }
+}
+
+impl sqlx::error::DatabaseError for SqliteWriteError {
+    fn message(&self) -> &str {
+        &self.message
+    }
+
+    fn as_error(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+        self
+    }
+
+    fn as_error_mut(&mut self) -> &mut (dyn std::error::Error + Send + Sync + 'static) {
+        self
+    }
+
+    fn into_error(self: Box<Self>) -> Box<dyn std::error::Error + Send + Sync + 'static> {
+        self
+    }
+
+    fn kind(&self) -> sqlx::error::ErrorKind {
+        use rusqlite::ffi;
+        use sqlx::error::ErrorKind;
+        match self
+            .source
+            .sqlite_error()
+            .map(|failure| failure.extended_code)
+        {
+            Some(ffi::SQLITE_CONSTRAINT_UNIQUE | ffi::SQLITE_CONSTRAINT_PRIMARYKEY) => {
+                ErrorKind::UniqueViolation
+            }
+            Some(ffi::SQLITE_CONSTRAINT_FOREIGNKEY) => ErrorKind::ForeignKeyViolation,
+            Some(ffi::SQLITE_CONSTRAINT_NOTNULL) => ErrorKind::NotNullViolation,
+            Some(ffi::SQLITE_CONSTRAINT_CHECK) => ErrorKind::CheckViolation,
+            _ => ErrorKind::Other,
+        }
+    }
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(error: rusqlite::Error) -> StoreError {
+        StoreError::Database(sqlx::Error::Database(Box::new(SqliteWriteError {
+            message: error.to_string(),
+            source: error,
+        })))
+    }
+}
