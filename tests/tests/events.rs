@@ -850,3 +850,76 @@ async fn a_durable_consumer_gets_each_event_once_after_a_publisher_restart() {
     server.shutdown().await;
     js.delete_stream(&stream_name).await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cdr_reads_the_same_whether_the_stop_comes_on_the_starting_connection_or_a_later_one() {
+    // The connection that saw a session begin keeps the samples its CDR needs; a stop that
+    // arrives on a later connection reads them back. Both must bill alike.
+    let server = events_server().await;
+    server.provision_token("TAG-CDR").await;
+    let base = chrono::Utc::now();
+    for (station, reconnect) in [("CP-CDR-SAME", false), ("CP-CDR-LATER", true)] {
+        let mut charger = booted_16(&server, station).await;
+        let answer = charger
+            .call_ok(
+                "StartTransaction",
+                json!({"connectorId": 1, "idTag": "TAG-CDR", "meterStart": 1000, "timestamp": before(base, 30)}),
+            )
+            .await;
+        let transaction_id = answer["transactionId"].as_i64().unwrap();
+        if reconnect {
+            charger.close().await;
+            charger = booted_16(&server, station).await;
+        }
+        // Charging until 15 minutes ago (the last rise of the register), then parked.
+        for (minutes, wh, watts) in [(25, 1500, 7000), (15, 2500, 11000), (10, 2500, 0)] {
+            charger
+                .call_ok(
+                    "MeterValues",
+                    json!({
+                        "connectorId": 1,
+                        "transactionId": transaction_id,
+                        "meterValue": [{"timestamp": before(base, minutes), "sampledValue": [
+                            {"value": wh.to_string(), "measurand": "Energy.Active.Import.Register", "unit": "Wh"},
+                            {"value": watts.to_string(), "measurand": "Power.Active.Import", "unit": "W"},
+                            {"value": "230", "measurand": "Voltage", "unit": "V", "phase": "L1-N"},
+                        ]}],
+                    }),
+                )
+                .await;
+        }
+        charger
+            .call_ok(
+                "StopTransaction",
+                json!({"transactionId": transaction_id, "meterStop": 2500, "timestamp": before(base, 5), "reason": "Local"}),
+            )
+            .await;
+        charger.close().await;
+    }
+    let events = outbox(&server, 0).await;
+    let periods_of = |station: &str| -> Value {
+        let ended = events
+            .iter()
+            .find(|event| {
+                event.data["type"] == "session.ended" && event.data["station_id"] == station
+            })
+            .unwrap_or_else(|| panic!("no session.ended for {station}"));
+        let cdr = &ended.data["data"]["cdr"];
+        assert_eq!(num(&cdr["total_energy"]), Some(1.5), "{cdr:#}");
+        assert_eq!(num(&cdr["total_parking_time"]), Some(0.1667), "{cdr:#}");
+        cdr["charging_periods"].clone()
+    };
+    let expected = json!([
+        {"start_date_time": before(base, 30), "dimensions": [
+            {"type": "ENERGY", "volume": 1.5},
+            {"type": "TIME", "volume": 0.25},
+            {"type": "MAX_POWER", "volume": 11.0},
+        ]},
+        {"start_date_time": before(base, 15), "dimensions": [
+            {"type": "PARKING_TIME", "volume": 0.1667},
+        ]},
+    ]);
+    assert_eq!(periods_of("CP-CDR-SAME"), expected);
+    assert_eq!(periods_of("CP-CDR-LATER"), expected);
+    server.shutdown().await;
+}

@@ -78,6 +78,16 @@ pub fn build(
     })
 }
 
+/// Whether the CDR reads `sample`: whole-EVSE energy register and active power readings; a
+/// caller that keeps a session's samples for its CDR need keep only these.
+pub fn uses(sample: &MeterSample) -> bool {
+    sample.is_total()
+        && matches!(
+            sample.measurand,
+            Measurand::EnergyActiveImportRegister | Measurand::PowerActiveImport
+        )
+}
+
 /// OCPI ids are at most 39 characters: a session id (a UUID, 36) for the first revision, with
 /// `-<revision>` for corrections (OCPI CDRs are immutable, so a correction is a new CDR).
 fn cdr_id(session_id: &str, revision: u32) -> String {

@@ -15,6 +15,7 @@ pub mod outbox;
 pub mod sse;
 pub mod webhook;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -110,11 +111,14 @@ pub fn session_ended_data(
 }
 
 /// Completes every first `session.ended` of `batch` with its duration, revision and CDR,
-/// reading the session's stored samples (the batch's own are added): called by the gateway
-/// just before it commits, so that the event and the session's end commit together.
+/// from the session's samples (the batch's own are added): called by the gateway just before it
+/// commits, so that the event and the session's end commit together. `kept` holds the CDR's
+/// samples of sessions the caller watched from their start (see [`cdr::uses`]); any other
+/// session's samples are read from the store.
 pub async fn complete_session_ends(
     store: &dyn Store,
     config: &CdrConfig,
+    kept: &HashMap<String, Vec<MeterSample>>,
     batch: &mut WriteBatch,
 ) -> Result<(), StoreError> {
     let mut completed = Vec::new();
@@ -133,7 +137,10 @@ pub async fn complete_session_ends(
         }) else {
             continue;
         };
-        let mut samples = store.meter_samples(&session.id, MAX_CDR_SAMPLES).await?;
+        let mut samples = match kept.get(&session.id) {
+            Some(kept) => kept.clone(),
+            None => store.meter_samples(&session.id, MAX_CDR_SAMPLES).await?,
+        };
         for op in &batch.ops {
             if let WriteOp::InsertSamples {
                 session_id: Some(id),
