@@ -65,18 +65,28 @@ struct InFlight {
 pub async fn run(
     shared: Arc<Shared>,
     station_id: StationId,
+    connection_id: u64,
     version: OcppVersion,
-    socket: Socket,
+    mut socket: Socket,
     peer: SocketAddr,
 ) {
     let span =
         tracing::info_span!("charger", station = %station_id, version = version.as_str(), %peer);
     async move {
         let (commands, queue) = mpsc::channel(shared.config.commands.queue_capacity.max(1));
-        let (handle, previous) =
+        let Some((handle, previous)) =
             shared
                 .registry
-                .register(&station_id, version, Utc::now(), commands);
+                .register(&station_id, connection_id, version, Utc::now(), commands)
+        else {
+            tracing::info!("a newer connection of this station is already served; closing");
+            let close = CloseFrame {
+                code: CloseCode::Normal,
+                reason: "replaced by a new connection".into(),
+            };
+            let _ = socket.close(Some(close)).await;
+            return;
+        };
         if let Some(previous) = previous {
             tracing::info!("a new connection replaces the previous one");
             previous.close(CloseReason::Replaced);

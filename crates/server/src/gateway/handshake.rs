@@ -182,6 +182,7 @@ async fn upgrade(
         .max_message_size(Some(ocpp.max_message_bytes))
         .max_frame_size(Some(ocpp.max_message_bytes));
     let task_shared = shared.clone();
+    let connection_id = shared.registry.next_connection_id();
     tasks.spawn(async move {
         match on_upgrade.await {
             Ok(upgraded) => {
@@ -191,7 +192,15 @@ async fn upgrade(
                     Some(websocket_config),
                 )
                 .await;
-                connection::run(task_shared, station_id, version, socket, peer).await;
+                connection::run(
+                    task_shared,
+                    station_id,
+                    connection_id,
+                    version,
+                    socket,
+                    peer,
+                )
+                .await;
             }
             Err(error) => tracing::debug!(%peer, %error, "upgrade did not complete"),
         }

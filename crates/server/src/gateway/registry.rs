@@ -107,17 +107,26 @@ impl Registry {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Registers a new connection for `station_id` with its command queue; returns it and the
-    /// one it replaces.
+    /// A new connection id, taken when the upgrade is accepted: ids order a station's
+    /// connections as the chargers made them, whichever connection task starts first.
+    pub fn next_connection_id(&self) -> u64 {
+        self.next_connection_id.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    /// Registers connection `connection_id` for `station_id` with its command queue; returns it
+    /// and the one it replaces. `None` when a newer connection of the station is registered
+    /// already (a charger that reconnected at once, whose older socket's task started late):
+    /// the older one must close.
     pub fn register(
         &self,
         station_id: &StationId,
+        connection_id: u64,
         version: OcppVersion,
         now: Timestamp,
         commands: CommandSender,
-    ) -> (ConnectionHandle, Option<ConnectionHandle>) {
+    ) -> Option<(ConnectionHandle, Option<ConnectionHandle>)> {
         let handle = ConnectionHandle {
-            connection_id: self.next_connection_id.fetch_add(1, Ordering::Relaxed) + 1,
+            connection_id,
             version,
             connected_at: now,
             close: CancellationToken::new(),
@@ -126,8 +135,15 @@ impl Registry {
             last_seen_ms: Arc::new(AtomicI64::new(now.timestamp_millis())),
             commands,
         };
-        let previous = self.map().insert(station_id.clone(), handle.clone());
-        (handle, previous)
+        let mut map = self.map();
+        if map
+            .get(station_id)
+            .is_some_and(|current| current.connection_id > connection_id)
+        {
+            return None;
+        }
+        let previous = map.insert(station_id.clone(), handle.clone());
+        Some((handle, previous))
     }
 
     /// Removes the connection, unless a newer one has taken its place.
@@ -174,13 +190,34 @@ mod tests {
         tokio::sync::mpsc::channel(1).0
     }
 
+    fn register(
+        registry: &Registry,
+        id: &StationId,
+        connection_id: u64,
+        version: OcppVersion,
+    ) -> Option<(ConnectionHandle, Option<ConnectionHandle>)> {
+        registry.register(id, connection_id, version, Utc::now(), queue())
+    }
+
     #[test]
     fn a_second_connection_replaces_the_first_and_the_first_cannot_unregister_it() {
         let registry = Registry::default();
         let id = StationId::parse("CP1").unwrap();
-        let (first, none) = registry.register(&id, OcppVersion::V16, Utc::now(), queue());
+        let (first, none) = register(
+            &registry,
+            &id,
+            registry.next_connection_id(),
+            OcppVersion::V16,
+        )
+        .unwrap();
         assert!(none.is_none());
-        let (second, replaced) = registry.register(&id, OcppVersion::V201, Utc::now(), queue());
+        let (second, replaced) = register(
+            &registry,
+            &id,
+            registry.next_connection_id(),
+            OcppVersion::V201,
+        )
+        .unwrap();
         assert_eq!(replaced.unwrap().connection_id, first.connection_id);
         assert!(!registry.unregister(&id, first.connection_id));
         assert_eq!(registry.get(&id).unwrap().version, OcppVersion::V201);
@@ -192,9 +229,29 @@ mod tests {
     fn the_first_close_reason_sticks() {
         let registry = Registry::default();
         let id = StationId::parse("CP1").unwrap();
-        let (handle, _) = registry.register(&id, OcppVersion::V16, Utc::now(), queue());
+        let (handle, _) = register(
+            &registry,
+            &id,
+            registry.next_connection_id(),
+            OcppVersion::V16,
+        )
+        .unwrap();
         handle.close(CloseReason::Replaced);
         handle.close(CloseReason::Shutdown);
         assert_eq!(handle.close_reason(), Some(CloseReason::Replaced));
+    }
+
+    #[test]
+    fn an_older_connection_whose_task_starts_late_does_not_replace_a_newer_one() {
+        let registry = Registry::default();
+        let id = StationId::parse("CP1").unwrap();
+        let older = registry.next_connection_id();
+        let newer = registry.next_connection_id();
+        let (current, _) = register(&registry, &id, newer, OcppVersion::V16).unwrap();
+        assert!(register(&registry, &id, older, OcppVersion::V16).is_none());
+        assert_eq!(
+            registry.get(&id).unwrap().connection_id,
+            current.connection_id
+        );
     }
 }
