@@ -288,15 +288,13 @@ impl StationContext {
             };
         }
         let mut booted = None;
-        let applied = match self.apply(message, data_transfer, received_at).await {
-            Ok(reply) => match self.connector_types(connector_types, received_at).await {
-                Ok(()) => Ok(reply),
-                Err(error) => Err(error),
-            },
-            Err(error) => Err(error),
+        let applied = async {
+            let reply = self.apply(message, data_transfer, received_at).await?;
+            self.connector_types(connector_types, received_at).await?;
+            Ok::<_, StoreError>(reply)
         };
         let mut reply_repairs = Vec::new();
-        let result = match applied {
+        let result = match applied.await {
             Ok(reply) => {
                 if let Reply::Boot { registration, .. } = &reply {
                     booted = Some(*registration);
