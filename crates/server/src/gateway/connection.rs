@@ -62,93 +62,123 @@ struct InFlight {
 }
 
 /// Serves one charger until it disconnects or is told to close.
-pub async fn run(
+///
+/// Every idle charger holds this future, so it is kept small: a plain function that registers
+/// the connection and builds its state before the future exists (an `async fn` would keep its
+/// arguments for its whole life beside the state built from them), and the rarely awaited
+/// steps are boxed.
+pub fn run(
     shared: Arc<Shared>,
     station_id: StationId,
     connection_id: u64,
     version: OcppVersion,
-    mut socket: Socket,
+    socket: Socket,
     peer: SocketAddr,
-) {
+) -> impl Future<Output = ()> + Send {
     let span =
         tracing::info_span!("charger", station = %station_id, version = version.as_str(), %peer);
+    let (commands, queue) = mpsc::channel(shared.config.commands.queue_capacity.max(1));
+    let registered =
+        shared
+            .registry
+            .register(&station_id, connection_id, version, Utc::now(), commands);
+    let start = match registered {
+        None => Start::Superseded(socket),
+        Some((handle, previous)) => {
+            let boot_wait = Duration::from_secs(shared.config.commands.boot_wait_secs);
+            let settings = shared.config.ocpp.boot_settings();
+            Start::Serve {
+                connection: Connection {
+                    shared,
+                    station_id,
+                    version,
+                    socket,
+                    handle,
+                    queue,
+                    outstanding: OutstandingCall::default(),
+                    in_flight: None,
+                    boot_steps: VecDeque::new(),
+                    settings,
+                    configured: false,
+                    commands_open_at: tokio::time::Instant::now() + boot_wait,
+                    timed_out: VecDeque::new(),
+                },
+                previous,
+            }
+        }
+    };
+    serve_connection(start).instrument(span)
+}
+
+/// A registered connection, or the socket of one a newer connection already superseded.
+enum Start {
+    Superseded(Socket),
+    Serve {
+        connection: Connection,
+        /// The station's previous connection, told to close.
+        previous: Option<ConnectionHandle>,
+    },
+}
+
+/// A block capturing `start`, not an `async fn` taking it (whose body would move it into a
+/// second slot of the future), used in place so the connection is held once.
+fn serve_connection(mut start: Start) -> impl Future<Output = ()> + Send {
     async move {
-        let (commands, queue) = mpsc::channel(shared.config.commands.queue_capacity.max(1));
-        let Some((handle, previous)) =
-            shared
-                .registry
-                .register(&station_id, connection_id, version, Utc::now(), commands)
-        else {
-            tracing::info!("a newer connection of this station is already served; closing");
-            let close = CloseFrame {
-                code: CloseCode::Normal,
-                reason: "replaced by a new connection".into(),
-            };
-            let _ = socket.close(Some(close)).await;
-            return;
+        let (connection, previous) = match &mut start {
+            Start::Superseded(socket) => {
+                tracing::info!("a newer connection of this station is already served; closing");
+                let close = CloseFrame {
+                    code: CloseCode::Normal,
+                    reason: "replaced by a new connection".into(),
+                };
+                let _ = Box::pin(socket.close(Some(close))).await;
+                return;
+            }
+            Start::Serve {
+                connection,
+                previous,
+            } => (connection, previous),
         };
-        if let Some(previous) = previous {
+        if let Some(previous) = previous.take() {
             tracing::info!("a new connection replaces the previous one");
             previous.close(CloseReason::Replaced);
-            if !previous.wait_finished(REPLACE_WAIT).await {
+            if !Box::pin(previous.wait_finished(REPLACE_WAIT)).await {
                 tracing::warn!("the replaced connection did not finish in time");
             }
         }
-        metrics::connection_opened(version.as_str());
-        let boot_wait = Duration::from_secs(shared.config.commands.boot_wait_secs);
-        let mut connection = Connection {
-            shared: shared.clone(),
-            station_id: station_id.clone(),
-            version,
-            socket,
-            handle: handle.clone(),
-            queue,
-            outstanding: OutstandingCall::default(),
-            in_flight: None,
-            boot_steps: VecDeque::new(),
-            settings: shared.config.ocpp.boot_settings(),
-            configured: false,
-            commands_open_at: tokio::time::Instant::now() + boot_wait,
-            timed_out: VecDeque::new(),
-        };
-        match Box::pin(StationContext::load(
-            shared.clone(),
-            station_id.clone(),
-            version,
+        metrics::connection_opened(connection.version.as_str());
+        let mut context = match Box::pin(StationContext::load(
+            connection.shared.clone(),
+            connection.station_id.clone(),
+            connection.version,
         ))
         .await
         {
-            Ok(mut context) => {
-                tracing::info!("charger connected");
-                connection.serve(&mut context).await;
-                connection
-                    .end_in_flight(&mut context, |action| CommandFailure::Disconnected {
-                        action,
-                    })
-                    .await;
-                if let Err(error) = Box::pin(context.disconnected()).await {
-                    tracing::warn!(%error, "disconnect not recorded");
-                }
-            }
+            Ok(context) => context,
             Err(error) => {
                 tracing::error!(%error, "station state could not be loaded; closing");
-                connection
-                    .close(
-                        CloseCode::Error,
-                        "the CSMS cannot serve this station right now",
-                    )
-                    .await;
+                Box::pin(connection.close(
+                    CloseCode::Error,
+                    "the CSMS cannot serve this station right now",
+                ))
+                .await;
+                connection.ended();
+                return;
             }
+        };
+        tracing::info!("charger connected");
+        connection.serve(&mut context).await;
+        Box::pin(
+            connection.end_in_flight(&mut context, |action| CommandFailure::Disconnected {
+                action,
+            }),
+        )
+        .await;
+        if let Err(error) = Box::pin(context.disconnected()).await {
+            tracing::warn!(%error, "disconnect not recorded");
         }
-        shared
-            .registry
-            .unregister(&station_id, handle.connection_id);
-        metrics::connection_closed(version.as_str());
-        handle.mark_finished();
-        tracing::info!("charger disconnected");
+        connection.ended();
     }
-    .instrument(span)
-    .await;
 }
 
 struct Connection {
@@ -174,6 +204,16 @@ struct Connection {
 }
 
 impl Connection {
+    /// Takes the connection out of the registry once its task is done.
+    fn ended(&self) {
+        self.shared
+            .registry
+            .unregister(&self.station_id, self.handle.connection_id);
+        metrics::connection_closed(self.version.as_str());
+        self.handle.mark_finished();
+        tracing::info!("charger disconnected");
+    }
+
     /// The handlers of a frame, a command and a time-out are boxed where they are awaited:
     /// their futures are large (a CALL's handling reaches down to the store), and unboxed they
     /// would make every idle connection's task as large as the largest of them.
@@ -188,7 +228,7 @@ impl Connection {
         });
         let mut last_heard = Instant::now();
         loop {
-            if self.in_flight.is_none() && !self.send_next(context).await {
+            if self.in_flight.is_none() && !Box::pin(self.send_next(context)).await {
                 return;
             }
             let commands_open =
@@ -201,7 +241,7 @@ impl Connection {
                         Some(CloseReason::Deleted) => (CloseCode::Policy, "station deleted"),
                         Some(CloseReason::Shutdown) | None => (CloseCode::Restart, "CSMS restarting"),
                     };
-                    self.close(code, reason).await;
+                    Box::pin(self.close(code, reason)).await;
                     return;
                 }
                 message = self.socket.next() => match message {
@@ -218,7 +258,7 @@ impl Connection {
                     Some(Ok(Message::Binary(_))) => {
                         last_heard = Instant::now();
                         let reply = Frame::call_error_for(self.version, "-1", ErrorCode::FormatViolation, "OCPP-J frames are text, not binary");
-                        if !self.send(reply, None).await {
+                        if !Box::pin(self.send(reply, None)).await {
                             return;
                         }
                     }
@@ -227,7 +267,7 @@ impl Connection {
                     Some(Ok(Message::Close(_))) => {}
                     Some(Err(WsError::Capacity(error))) => {
                         tracing::warn!(%error, "message too large; closing");
-                        self.close(CloseCode::Size, "message too large").await;
+                        Box::pin(self.close(CloseCode::Size, "message too large")).await;
                         return;
                     }
                     Some(Err(error)) => {
@@ -249,10 +289,10 @@ impl Connection {
                 () = tick(&mut ping) => {
                     if last_heard.elapsed() > idle_timeout {
                         tracing::info!("no pong or frame within the idle timeout; closing");
-                        self.close(CloseCode::Away, "idle timeout").await;
+                        Box::pin(self.close(CloseCode::Away, "idle timeout")).await;
                         return;
                     }
-                    if self.socket.send(Message::Ping(Default::default())).await.is_err() {
+                    if Box::pin(self.socket.send(Message::Ping(Default::default()))).await.is_err() {
                         return;
                     }
                 }
