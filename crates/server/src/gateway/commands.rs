@@ -12,10 +12,11 @@ use std::time::Duration;
 
 use rand::Rng;
 use serde_json::Value;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 use zaryad_adapter::{CommandError, OutboundCall};
 use zaryad_model::{Command, CommandOutcome, StationId};
 
+use super::registry::QueueError;
 use crate::metrics;
 use crate::state::Shared;
 
@@ -31,12 +32,6 @@ pub struct CommandRequest {
     /// Where the outcome goes.
     pub reply: oneshot::Sender<Result<CommandAnswer, CommandFailure>>,
 }
-
-/// The sending half a connection registers for its commands.
-///
-/// Requests travel boxed: a Tokio channel allocates its slots in blocks of 32 up front, and
-/// 32 unboxed requests would cost every idle connection kilobytes it never uses.
-pub type CommandSender = mpsc::Sender<Box<CommandRequest>>;
 
 /// A station's answer to a command.
 #[derive(Debug, Clone)]
@@ -204,13 +199,10 @@ fn enqueue(
         timeout,
         reply,
     });
-    handle
-        .commands
-        .try_send(request)
-        .map_err(|error| match error {
-            mpsc::error::TrySendError::Full(_) => CommandFailure::QueueFull(config.queue_capacity),
-            mpsc::error::TrySendError::Closed(_) => CommandFailure::NotConnected,
-        })?;
+    handle.queue_command(request).map_err(|error| match error {
+        QueueError::Full(capacity) => CommandFailure::QueueFull(capacity),
+        QueueError::Closed => CommandFailure::NotConnected,
+    })?;
     // The connection task answers every request it takes, and dropping the queue (disconnect)
     // drops the ones it did not take. The bound only guards against a task that hangs: every
     // queued command ahead may use its whole timeout.

@@ -12,7 +12,7 @@ use futures_util::{SinkExt, StreamExt};
 use hyper::upgrade::Upgraded;
 use hyper_util::rt::TokioIo;
 use serde_json::Value;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 use tokio::time::{Interval, MissedTickBehavior};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
@@ -77,11 +77,13 @@ pub fn run(
 ) -> impl Future<Output = ()> + Send {
     let span =
         tracing::info_span!("charger", station = %station_id, version = version.as_str(), %peer);
-    let (commands, queue) = mpsc::channel(shared.config.commands.queue_capacity.max(1));
-    let registered =
-        shared
-            .registry
-            .register(&station_id, connection_id, version, Utc::now(), commands);
+    let registered = shared.registry.register(
+        &station_id,
+        connection_id,
+        version,
+        Utc::now(),
+        shared.config.commands.queue_capacity,
+    );
     let start = match registered {
         None => Start::Superseded(socket),
         Some((handle, previous)) => {
@@ -94,7 +96,6 @@ pub fn run(
                     version,
                     socket,
                     handle,
-                    queue,
                     outstanding: OutstandingCall::default(),
                     in_flight: None,
                     boot_steps: VecDeque::new(),
@@ -111,6 +112,10 @@ pub fn run(
 }
 
 /// A registered connection, or the socket of one a newer connection already superseded.
+#[expect(
+    clippy::large_enum_variant,
+    reason = "the large variant is the one nearly every connection holds; boxing it would only add an allocation"
+)]
 enum Start {
     Superseded(Socket),
     Serve {
@@ -122,6 +127,10 @@ enum Start {
 
 /// A block capturing `start`, not an `async fn` taking it (whose body would move it into a
 /// second slot of the future), used in place so the connection is held once.
+#[expect(
+    clippy::manual_async_fn,
+    reason = "an async fn would keep a second copy of `start` in the future"
+)]
 fn serve_connection(mut start: Start) -> impl Future<Output = ()> + Send {
     async move {
         let (connection, previous) = match &mut start {
@@ -187,8 +196,6 @@ struct Connection {
     version: OcppVersion,
     socket: Socket,
     handle: ConnectionHandle,
-    /// Operator commands waiting for this station (bounded: the API refuses beyond it).
-    queue: mpsc::Receiver<Box<CommandRequest>>,
     /// OCPP-J allows one CALL per direction in flight; this is ours.
     outstanding: OutstandingCall,
     in_flight: Option<InFlight>,
@@ -275,12 +282,8 @@ impl Connection {
                         return;
                     }
                 },
-                request = self.queue.recv(), if commands_open => {
-                    // This task's own handle holds a sender until it ends, so `None` does not
-                    // happen; there would be nothing to send either way.
-                    if let Some(request) = request
-                        && !Box::pin(self.start_api(context, request)).await
-                    {
+                request = self.handle.next_command(), if commands_open => {
+                    if !Box::pin(self.start_api(context, request)).await {
                         return;
                     }
                 }
@@ -410,7 +413,7 @@ impl Connection {
     /// Sends the next waiting CALL, operator commands first; false when the socket is gone.
     async fn send_next(&mut self, context: &mut StationContext) -> bool {
         if tokio::time::Instant::now() >= self.commands_open_at
-            && let Ok(request) = self.queue.try_recv()
+            && let Some(request) = self.handle.try_next_command()
         {
             return Box::pin(self.start_api(context, request)).await;
         }

@@ -4,6 +4,7 @@
 mod boot_config;
 pub mod commands;
 mod connection;
+mod connectors;
 pub(crate) mod handshake;
 pub mod registry;
 pub(crate) mod station;

@@ -23,6 +23,7 @@ use zaryad_store::{SessionFilter, StoreError, WriteBatch, WriteOp};
 use zaryad_wire::{ErrorCode, OcppVersion};
 
 use super::commands::{Completion, Origin};
+use super::connectors::Connectors;
 use crate::config::{UnknownStationPolicy, UnknownTokenPolicy};
 use crate::metrics;
 use crate::state::Shared;
@@ -95,7 +96,7 @@ pub struct StationContext {
     station_id: StationId,
     version: OcppVersion,
     station: Station,
-    connectors: HashMap<(u32, u32), Connector>,
+    connectors: Connectors,
     active: Vec<Session>,
     last_update_event: HashMap<String, Instant>,
     /// Accepted remote starts whose transaction has not begun yet.
@@ -147,12 +148,7 @@ impl StationContext {
         };
         station.ocpp_version = Some(version.as_str().to_owned());
         station.last_seen_at = Some(now);
-        let connectors = store
-            .connectors(&station_id)
-            .await?
-            .into_iter()
-            .map(|connector| ((connector.evse_id, connector.connector_id), connector))
-            .collect();
+        let connectors = store.connectors(&station_id).await?.into_iter().collect();
         let active = store
             .sessions(&SessionFilter {
                 station_id: Some(station_id.clone()),
@@ -570,10 +566,9 @@ impl StationContext {
     }
 
     async fn status(&mut self, report: StatusReport, now: Timestamp) -> Result<Reply, StoreError> {
-        let key = (report.evse_id, report.connector_id);
         let mut connector = self
             .connectors
-            .get(&key)
+            .get(report.evse_id, report.connector_id)
             .cloned()
             .unwrap_or_else(|| Connector::new(report.evse_id, report.connector_id));
         let previous = connector.status();
@@ -1029,10 +1024,9 @@ impl StationContext {
         }
         let mut changes = Changes::default();
         for report in reports {
-            let key = (report.evse_id, report.connector_id);
             let mut connector = self
                 .connectors
-                .get(&key)
+                .get(report.evse_id, report.connector_id)
                 .cloned()
                 .unwrap_or_else(|| Connector::new(report.evse_id, report.connector_id));
             if connector.connector_type == Some(report.connector_type) {
@@ -1120,7 +1114,7 @@ impl StationContext {
         let evse_id = session.evse_id;
         let stale: Vec<Connector> = self
             .connectors
-            .values()
+            .iter()
             .filter(|connector| connector.evse_id == evse_id && connector.charging_state.is_some())
             .cloned()
             .collect();
@@ -1141,10 +1135,9 @@ impl StationContext {
         now: Timestamp,
     ) {
         let connector_id = connector_id.unwrap_or(session.connector_id);
-        let key = (session.evse_id, connector_id);
         let mut connector = self
             .connectors
-            .get(&key)
+            .get(session.evse_id, connector_id)
             .cloned()
             .unwrap_or_else(|| Connector::new(session.evse_id, connector_id));
         let previous = connector.status();
@@ -1247,8 +1240,7 @@ impl StationContext {
             }
         }
         for connector in changes.connectors {
-            self.connectors
-                .insert((connector.evse_id, connector.connector_id), connector);
+            self.connectors.insert(connector);
         }
         if let Some(station) = changes.station {
             self.station = station;
