@@ -15,13 +15,16 @@ pub(crate) struct Member<'a> {
 /// Calls `visit` for every object member, depth first, skipping `customData`, which is the
 /// vendor's and means whatever the vendor says. The recursion is bounded by serde_json's
 /// nesting limit (128) on the text the payload was parsed from.
+///
+/// Every inbound CALL is walked once per enabled repair, so the paths are built in one buffer
+/// that grows and shrinks with the walk instead of a new string per member.
 pub(crate) fn walk(value: &mut Value, visit: &mut dyn FnMut(&Member<'_>, &mut Value)) {
-    walk_at(value, "", None, visit);
+    walk_at(value, &mut String::with_capacity(64), None, visit);
 }
 
 fn walk_at(
     value: &mut Value,
-    path: &str,
+    path: &mut String,
     parent: Option<&str>,
     visit: &mut dyn FnMut(&Member<'_>, &mut Value),
 ) {
@@ -31,27 +34,41 @@ fn walk_at(
                 if key == "customData" {
                     continue;
                 }
-                let child_path = if path.is_empty() {
-                    key.clone()
-                } else {
-                    format!("{path}.{key}")
-                };
+                let at = path.len();
+                push_key(path, key);
                 let member = Member {
-                    path: &child_path,
+                    path,
                     key,
                     parent,
                 };
                 visit(&member, child);
-                walk_at(child, &child_path, Some(key), visit);
+                walk_at(child, path, Some(key), visit);
+                path.truncate(at);
             }
         }
         Value::Array(items) => {
             for (index, item) in items.iter_mut().enumerate() {
-                walk_at(item, &format!("{path}[{index}]"), parent, visit);
+                let at = path.len();
+                push_index(path, index);
+                walk_at(item, path, parent, visit);
+                path.truncate(at);
             }
         }
         _ => {}
     }
+}
+
+fn push_key(path: &mut String, key: &str) {
+    if !path.is_empty() {
+        path.push('.');
+    }
+    path.push_str(key);
+}
+
+fn push_index(path: &mut String, index: usize) {
+    use std::fmt::Write;
+    // Writing into a `String` cannot fail.
+    let _ = write!(path, "[{index}]");
 }
 
 /// Calls `visit` for every object held under `key` (an array's elements, or a lone object),
@@ -61,12 +78,12 @@ pub(crate) fn objects_under(
     key: &str,
     visit: &mut dyn FnMut(&str, &mut serde_json::Map<String, Value>),
 ) {
-    objects_at(value, "", key, visit);
+    objects_at(value, &mut String::with_capacity(64), key, visit);
 }
 
 fn objects_at(
     value: &mut Value,
-    path: &str,
+    path: &mut String,
     key: &str,
     visit: &mut dyn FnMut(&str, &mut serde_json::Map<String, Value>),
 ) {
@@ -76,32 +93,87 @@ fn objects_at(
                 if name == "customData" {
                     continue;
                 }
-                let child_path = if path.is_empty() {
-                    name.clone()
-                } else {
-                    format!("{path}.{name}")
-                };
+                let at = path.len();
+                push_key(path, name);
                 if name == key {
                     match child {
                         Value::Array(items) => {
                             for (index, item) in items.iter_mut().enumerate() {
                                 if let Value::Object(object) = item {
-                                    visit(&format!("{child_path}[{index}]"), object);
+                                    let element = path.len();
+                                    push_index(path, index);
+                                    visit(path, object);
+                                    path.truncate(element);
                                 }
                             }
                         }
-                        Value::Object(object) => visit(&child_path, object),
+                        Value::Object(object) => visit(path, object),
                         _ => {}
                     }
                 }
-                objects_at(child, &child_path, key, visit);
+                objects_at(child, path, key, visit);
+                path.truncate(at);
             }
         }
         Value::Array(items) => {
             for (index, item) in items.iter_mut().enumerate() {
-                objects_at(item, &format!("{path}[{index}]"), key, visit);
+                let at = path.len();
+                push_index(path, index);
+                objects_at(item, path, key, visit);
+                path.truncate(at);
             }
         }
         _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn members_and_objects_are_met_with_their_paths() {
+        let mut payload = json!({
+            "connectorId": 1,
+            "meterValue": [
+                {"timestamp": "t", "sampledValue": [{"value": "1"}, {"value": "2", "customData": {"x": 1}}]},
+                {"sampledValue": {"value": "3"}}
+            ]
+        });
+        let mut members = Vec::new();
+        walk(&mut payload, &mut |member, _| {
+            members.push((member.path.to_owned(), member.parent.map(str::to_owned)));
+        });
+        let paths: Vec<&str> = members.iter().map(|(path, _)| path.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "connectorId",
+                "meterValue",
+                "meterValue[0].sampledValue",
+                "meterValue[0].sampledValue[0].value",
+                "meterValue[0].sampledValue[1].value",
+                "meterValue[0].timestamp",
+                "meterValue[1].sampledValue",
+                "meterValue[1].sampledValue.value",
+            ]
+        );
+        assert_eq!(members[3].1.as_deref(), Some("sampledValue"));
+        assert_eq!(members[5].1.as_deref(), Some("meterValue"));
+
+        let mut objects = Vec::new();
+        objects_under(&mut payload, "sampledValue", &mut |path, object| {
+            objects.push((path.to_owned(), object["value"].clone()));
+        });
+        assert_eq!(
+            objects,
+            [
+                ("meterValue[0].sampledValue[0]".to_owned(), json!("1")),
+                ("meterValue[0].sampledValue[1]".to_owned(), json!("2")),
+                ("meterValue[1].sampledValue".to_owned(), json!("3")),
+            ]
+        );
     }
 }
