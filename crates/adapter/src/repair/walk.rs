@@ -36,11 +36,7 @@ fn walk_at(
                 }
                 let at = path.len();
                 push_key(path, key);
-                let member = Member {
-                    path,
-                    key,
-                    parent,
-                };
+                let member = Member { path, key, parent };
                 visit(&member, child);
                 walk_at(child, path, Some(key), visit);
                 path.truncate(at);
