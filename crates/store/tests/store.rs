@@ -50,6 +50,7 @@ backend_tests!(
     reused_transaction_ids_find_the_newest_session,
     meter_samples_come_back_in_time_order,
     outbox_events_come_back_in_order_once,
+    events_of_a_group_keep_their_order_and_a_webhook_starts_where_it_stands,
     id_tokens_and_api_tokens_round_trip,
     frames_are_buffered_and_listed_newest_first,
     frames_are_written_without_flush_when_the_buffer_fills,
@@ -625,6 +626,62 @@ async fn outbox_events_come_back_in_order_once(db: Db) {
             .unwrap()
             .is_empty()
     );
+}
+
+/// PostgreSQL inserts a group's events in one statement at its end; the order they were
+/// committed in and a webhook's start among them must not show it.
+async fn events_of_a_group_keep_their_order_and_a_webhook_starts_where_it_stands(db: Db) {
+    let store = std::sync::Arc::new(db.open().await);
+    store
+        .commit(batch(vec![
+            WriteOp::AppendEvent(event("before", EventType::StationConnected, "CP-1", None)),
+            webhook("hook", None),
+            WriteOp::AppendEvent(event("after", EventType::StationBooted, "CP-1", None)),
+        ]))
+        .await
+        .unwrap();
+    let events = store.events_after(0, 10).await.unwrap();
+    let ids: Vec<&str> = events.iter().map(|e| e.event.id.as_str()).collect();
+    assert_eq!(ids, ["before", "after"]);
+    let hook = store.webhook("hook").await.unwrap().unwrap();
+    assert_eq!(
+        hook.start_seq, events[0].seq,
+        "after `before`, before `after`"
+    );
+
+    // Concurrent callers share groups: each caller's events stay in its order, none is lost.
+    let callers = (0..20).map(|caller| {
+        let store = store.clone();
+        tokio::spawn(async move {
+            for step in 0..5 {
+                let ops = (0..3)
+                    .map(|n| {
+                        let id = format!("c{caller}-s{step}-n{n}");
+                        WriteOp::AppendEvent(event(&id, EventType::SessionUpdated, "CP-1", None))
+                    })
+                    .collect();
+                store.commit(batch(ops)).await.unwrap();
+            }
+        })
+    });
+    for caller in callers.collect::<Vec<_>>() {
+        caller.await.unwrap();
+    }
+    let events = store.events_after(events[1].seq, 1000).await.unwrap();
+    assert_eq!(events.len(), 20 * 5 * 3);
+    assert!(events.windows(2).all(|pair| pair[0].seq < pair[1].seq));
+    for caller in 0..20 {
+        let prefix = format!("c{caller}-");
+        let mine: Vec<&str> = events
+            .iter()
+            .map(|e| e.event.id.as_str())
+            .filter(|id| id.starts_with(&prefix))
+            .collect();
+        let expected: Vec<String> = (0..5)
+            .flat_map(|step| (0..3).map(move |n| format!("c{caller}-s{step}-n{n}")))
+            .collect();
+        assert_eq!(mine, expected, "caller {caller}");
+    }
 }
 
 async fn id_tokens_and_api_tokens_round_trip(db: Db) {

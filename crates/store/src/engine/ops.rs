@@ -36,16 +36,58 @@ pub(crate) struct SampleRow {
     pub(crate) location: Option<String>,
 }
 
+/// An outbox event as its row, ready for a batch insert at the end of the group.
+#[derive(Debug, Clone)]
+pub(crate) struct EventRow {
+    pub(crate) id: String,
+    pub(crate) event_type: String,
+    pub(crate) occurred_at: String,
+    pub(crate) station_id: String,
+    pub(crate) session_id: Option<String>,
+    pub(crate) data: String,
+}
+
+/// Rows a request adds that the writer inserts for the whole group at once.
+#[derive(Debug, Default)]
+pub(crate) struct GroupRows {
+    pub(crate) samples: Vec<SampleRow>,
+    /// Only where [`WriteConn::BATCH_EVENTS`] says so; elsewhere events are inserted in place.
+    pub(crate) events: Vec<EventRow>,
+}
+
+impl GroupRows {
+    pub(crate) fn append(&mut self, other: &mut GroupRows) {
+        self.samples.append(&mut other.samples);
+        self.events.append(&mut other.events);
+    }
+}
+
 /// Applies one operation; `now` is the server time stamped on `updated_at` columns.
 ///
-/// Meter samples are not written here but appended to `samples`: the writer inserts every
-/// request's samples of a group in one batch statement.
+/// Meter samples (and, where the database batches them, events) are not written here but
+/// added to `rows`: the writer inserts every request's rows of a group in one statement.
+/// `pending` holds the rows of the group's earlier requests, which an operation that reads the
+/// outbox must see first.
 pub(crate) async fn apply<C: WriteConn>(
     conn: &mut C,
     op: &WriteOp,
     now: &str,
-    samples: &mut Vec<SampleRow>,
+    rows: &mut GroupRows,
+    pending: &mut Vec<EventRow>,
 ) -> Result<(), StoreError> {
+    if matches!(
+        op,
+        WriteOp::InsertWebhook(_)
+            | WriteOp::QueueDeliveries { .. }
+            | WriteOp::ReplayDeliveries { .. }
+    ) && !(pending.is_empty() && rows.events.is_empty())
+    {
+        // A webhook starts after, and deliveries cover, every event before it in the group.
+        pending.append(&mut rows.events);
+        conn.insert_events(pending).await?;
+        pending.clear();
+    }
+    let samples = &mut rows.samples;
     let query = match op {
         WriteOp::UpsertStation(station) => upsert_station(station, now),
         WriteOp::ProvisionStation(provision) => return provision_station(conn, provision).await,
@@ -62,6 +104,10 @@ pub(crate) async fn apply<C: WriteConn>(
             samples: new,
         } => {
             sample_rows(station_id, *evse_id, session_id.as_deref(), new, samples);
+            return Ok(());
+        }
+        WriteOp::AppendEvent(event) if C::BATCH_EVENTS => {
+            rows.events.push(event_row(event)?);
             return Ok(());
         }
         WriteOp::AppendEvent(event) => append_event(event)?,
@@ -318,20 +364,36 @@ fn sample_rows(
     }
 }
 
+fn event_row(event: &DomainEvent) -> Result<EventRow, StoreError> {
+    Ok(EventRow {
+        id: event.id.clone(),
+        event_type: event.event_type.as_str().to_owned(),
+        occurred_at: timestamp_text(&event.occurred_at),
+        station_id: event.station_id.as_str().to_owned(),
+        session_id: event.session_id.clone(),
+        data: value_json(&event.data)?,
+    })
+}
+
 fn append_event(event: &DomainEvent) -> Result<Query, StoreError> {
-    // Event ids are stable across retries: a second append of the same event is a no-op, so a
-    // caller that retries after an unclear failure cannot deliver an event twice.
-    Ok(Query::new(
+    Ok(insert_event(&event_row(event)?))
+}
+
+/// Inserts one event row. Event ids are stable across retries: a second append of the same
+/// event is a no-op, so a caller that retries after an unclear failure cannot deliver an event
+/// twice.
+pub(crate) fn insert_event(row: &EventRow) -> Query {
+    Query::new(
         "INSERT INTO events (id, type, occurred_at, station_id, session_id, data)
          VALUES ($1, $2, $3, $4, $5, $6)
          ON CONFLICT (id) DO NOTHING",
     )
-    .text(event.id.as_str())
-    .text(event.event_type.as_str())
-    .text(timestamp_text(&event.occurred_at))
-    .text(event.station_id.as_str())
-    .opt_text(event.session_id.as_deref())
-    .text(value_json(&event.data)?))
+    .text(row.id.as_str())
+    .text(row.event_type.as_str())
+    .text(row.occurred_at.as_str())
+    .text(row.station_id.as_str())
+    .opt_text(row.session_id.as_deref())
+    .text(row.data.as_str())
 }
 
 fn upsert_id_token(token: &IdToken, now: &str) -> Query {

@@ -17,7 +17,7 @@ use tokio::sync::{Notify, mpsc, oneshot};
 use tokio::time::{Instant, MissedTickBehavior};
 use zaryad_model::{StationId, Timestamp};
 
-use super::ops::{self, SampleRow};
+use super::ops::{self, EventRow, GroupRows, SampleRow};
 use super::query::Query;
 use super::rows::timestamp_text;
 use super::touches::Touches;
@@ -41,6 +41,12 @@ pub(crate) trait WriteConn: Send + 'static {
     /// through one transaction each.
     const SAVEPOINTS: bool;
 
+    /// Whether a group's events are inserted together at its end ([`WriteConn::insert_events`])
+    /// instead of one statement each where they occur: worth it where a statement is a round
+    /// trip, and only without savepoints (a request's rollback could otherwise reach events of
+    /// earlier requests inserted during it).
+    const BATCH_EVENTS: bool = false;
+
     /// Whether the writer runs on a thread of its own (with a runtime of its own) because
     /// this connection blocks the thread while it works instead of awaiting.
     const OWN_THREAD: bool = false;
@@ -56,6 +62,14 @@ pub(crate) trait WriteConn: Send + 'static {
 
     /// Appends meter samples, in order, in as few statements as the database allows.
     async fn insert_samples(&mut self, rows: &[SampleRow]) -> Result<(), StoreError>;
+
+    /// Appends outbox events, in order (their `seq` follows it), skipping ids already there.
+    async fn insert_events(&mut self, rows: &[EventRow]) -> Result<(), StoreError> {
+        for row in rows {
+            self.execute(ops::insert_event(row)).await?;
+        }
+        Ok(())
+    }
 
     /// Appends frame-log rows, in order, in as few statements as the database allows.
     async fn insert_frames(&mut self, frames: &[FrameRecord]) -> Result<(), StoreError>;
@@ -320,21 +334,24 @@ impl<C: WriteConn> Writer<C> {
         now: &str,
     ) -> Result<Committed, StoreError> {
         let mut results = Vec::with_capacity(jobs.len());
-        let mut samples = Vec::new();
+        let mut rows = GroupRows::default();
         for job in jobs {
-            let mut job_samples = Vec::new();
+            let mut job_rows = GroupRows::default();
             self.begin_part().await?;
-            let result = apply_job(&mut self.conn, job, now, &mut job_samples).await;
+            let result = apply_job(&mut self.conn, job, now, &mut job_rows, &mut rows.events).await;
             let result = self.end_part(result).await?;
             if result.is_ok() {
-                samples.append(&mut job_samples);
+                rows.append(&mut job_rows);
             }
             results.push(result);
         }
-        if !samples.is_empty() {
-            // One batch for the whole group. Should it fail, the group is retried request by
-            // request, and only the request whose samples are refused fails.
-            self.conn.insert_samples(&samples).await?;
+        // One batch each for the whole group. Should one fail, the group is retried request by
+        // request, and only the request whose rows are refused fails.
+        if !rows.events.is_empty() {
+            self.conn.insert_events(&rows.events).await?;
+        }
+        if !rows.samples.is_empty() {
+            self.conn.insert_samples(&rows.samples).await?;
         }
         let frames = if frames.is_empty() {
             Ok(())
@@ -434,12 +451,13 @@ async fn apply_job<C: WriteConn>(
     conn: &mut C,
     job: &Job,
     now: &str,
-    samples: &mut Vec<SampleRow>,
+    rows: &mut GroupRows,
+    pending: &mut Vec<EventRow>,
 ) -> Result<Done, StoreError> {
     match job {
         Job::Commit(batch) => {
             for op in &batch.ops {
-                ops::apply(conn, op, now, samples).await?;
+                ops::apply(conn, op, now, rows, pending).await?;
             }
             Ok(Done::Written)
         }
