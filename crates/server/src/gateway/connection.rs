@@ -154,6 +154,10 @@ fn serve_connection(mut start: Start) -> impl Future<Output = ()> + Send {
             if !Box::pin(previous.wait_finished(REPLACE_WAIT)).await {
                 tracing::warn!("the replaced connection did not finish in time");
             }
+            // The wait for the boot counts from when this connection starts serving.
+            let boot_wait = connection.shared.config.commands.boot_wait_secs;
+            connection.commands_open_at =
+                tokio::time::Instant::now() + Duration::from_secs(boot_wait);
         }
         metrics::connection_opened(connection.version.as_str());
         let mut context = match Box::pin(StationContext::load(
