@@ -203,8 +203,8 @@ fn enqueue(
         QueueError::Full(capacity) => CommandFailure::QueueFull(capacity),
         QueueError::Closed => CommandFailure::NotConnected,
     })?;
-    // The connection task answers every request it takes, and dropping the queue (disconnect)
-    // drops the ones it did not take. The bound only guards against a task that hangs: every
+    // The connection task answers every request it takes, and its end drops the ones it did
+    // not take (`ConnectionHandle::mark_finished`). The bound only guards against a task that hangs: every
     // queued command ahead may use its whole timeout.
     let queued = u32::try_from(config.queue_capacity.saturating_add(2)).unwrap_or(u32::MAX);
     let bound = timeout.saturating_mul(queued) + Duration::from_secs(5);

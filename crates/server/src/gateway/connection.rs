@@ -23,7 +23,7 @@ use zaryad_model::{Command, CommandOutcome, Registration, StationId};
 use zaryad_store::{Direction, FrameRecord};
 use zaryad_wire::{ErrorCode, Frame, OcppVersion, OutstandingCall, PendingCall};
 
-use super::boot_config::{BootStep, Settings};
+use super::boot_config::BootStep;
 use super::commands::{
     CommandAnswer, CommandFailure, CommandRequest, Completion, Origin, next_message_id,
 };
@@ -88,7 +88,6 @@ pub fn run(
         None => Start::Superseded(socket),
         Some((handle, previous)) => {
             let boot_wait = Duration::from_secs(shared.config.commands.boot_wait_secs);
-            let settings = shared.config.ocpp.boot_settings();
             Start::Serve {
                 connection: Connection {
                     shared,
@@ -99,7 +98,6 @@ pub fn run(
                     outstanding: OutstandingCall::default(),
                     in_flight: None,
                     boot_steps: VecDeque::new(),
-                    settings,
                     configured: false,
                     commands_open_at: tokio::time::Instant::now() + boot_wait,
                     timed_out: VecDeque::new(),
@@ -205,8 +203,6 @@ struct Connection {
     in_flight: Option<InFlight>,
     /// Boot-time configuration still to send.
     boot_steps: VecDeque<BootStep>,
-    /// The settings the CSMS decides, from the configuration.
-    settings: Settings,
     /// True once the boot-time configuration was started on this connection.
     configured: bool,
     /// Operator commands wait until the station booted on this connection, or until then.
@@ -424,7 +420,9 @@ impl Connection {
         let Some(step) = self.boot_steps.pop_front() else {
             return true;
         };
-        let command = step.command(&self.settings);
+        // The settings are derived from the configuration when a step needs them, not held by
+        // every idle connection.
+        let command = step.command(&self.shared.config.ocpp.boot_settings());
         match zaryad_adapter::encode_command(self.version, &command) {
             Ok(call) => {
                 let timeout =
@@ -691,7 +689,8 @@ impl Connection {
                 ) {
                     self.boot_steps.clear();
                 }
-                let next = step.next(self.version, &self.settings, &result);
+                let settings = self.shared.config.ocpp.boot_settings();
+                let next = step.next(self.version, &settings, &result);
                 self.boot_steps.extend(next);
             }
         }

@@ -121,6 +121,7 @@ impl ConnectionHandle {
     /// callers see the disconnect) and a waiting successor is released.
     pub fn mark_finished(&self) {
         self.live.finished.set();
+        // Taken out under the lock, dropped after it: dropping a request wakes its caller.
         let dropped = std::mem::take(&mut *lock(&self.live.commands));
         drop(dropped);
     }
