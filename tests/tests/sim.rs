@@ -39,6 +39,8 @@ async fn simulated_fleet_runs_sessions_without_errors() {
             },
         },
         duration: Duration::from_secs(4),
+        // CALLs scheduled in the first second are sent and answered but not counted.
+        warmup: Duration::from_secs(1),
         drain_timeout: Duration::from_secs(5),
         ledger: Some(ledger_path.clone()),
         server_pid: None,
@@ -55,6 +57,10 @@ async fn simulated_fleet_runs_sessions_without_errors() {
     );
     assert_eq!(summary.refused, 0, "{text}");
     assert!(summary.calls.answered > 100, "{text}");
+    assert_eq!(summary.warmup_s, 1.0, "{text}");
+    // 120 CALL/s over 5 s in all, of which the 4 s measured: ~480 counted, never the ~600 sent.
+    assert!(summary.calls.answered < 560, "{text}");
+    assert_eq!(summary.calls.sent, summary.calls.answered, "{text}");
     assert!(summary.sessions_stopped >= 6, "{text}");
     assert!(summary.per_action.contains_key("DataTransfer"), "{text}");
     assert!(

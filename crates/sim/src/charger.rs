@@ -229,15 +229,19 @@ impl Charger {
     }
 
     /// Runs the schedule from `start` until `stop` turns true, then waits for the answers
-    /// still outstanding (up to the drain timeout). Reconnects when the server drops it.
+    /// still outstanding (up to the drain timeout); stays connected (see [`Charger::close`]).
+    /// Only CALLs scheduled from `measure_from` on are counted. Reconnects when the server
+    /// drops it.
     pub async fn drive(
         &mut self,
         shared: Arc<Shared>,
         mut schedule: Schedule,
         start: Instant,
+        measure_from: Instant,
         mut stop: watch::Receiver<bool>,
     ) {
         let mut run = RunState {
+            measure_from,
             in_flight: Vec::new(),
             due: schedule.next_due(),
             last_answer: start,
@@ -330,7 +334,6 @@ impl Charger {
                 }
             }
         }
-        self.close().await;
     }
 
     /// Sends the due CALL and any pipelined ones right behind it.
@@ -347,12 +350,16 @@ impl Charger {
             if let Some((action, payload)) = self.state.build(step, Utc::now()) {
                 let message_id = self.state.next_message_id();
                 self.send(Frame::call(&message_id, action, payload)).await?;
-                shared.stats().sent(action);
+                let measured = scheduled >= run.measure_from;
+                if measured {
+                    shared.stats().sent(action);
+                }
                 let sent = Instant::now();
                 run.in_flight.push(InFlight {
                     message_id,
                     action,
                     step,
+                    measured,
                     scheduled: scheduled.min(sent),
                     sent,
                     deadline: sent + shared.call_timeout,
@@ -383,13 +390,15 @@ impl Charger {
                 run.last_answer = now;
                 let effects = self.state.on_answer(call.step, &payload);
                 let mut stats = shared.stats();
-                stats.answered(
-                    call.action,
-                    now.saturating_duration_since(call.scheduled),
-                    now.saturating_duration_since(call.sent),
-                );
-                if !run.stopping {
-                    stats.answered_in_window += 1;
+                if call.measured {
+                    stats.answered(
+                        call.action,
+                        now.saturating_duration_since(call.scheduled),
+                        now.saturating_duration_since(call.sent),
+                    );
+                    if !run.stopping {
+                        stats.answered_in_window += 1;
+                    }
                 }
                 if effects.refused {
                     stats.refused += 1;
@@ -559,12 +568,15 @@ struct InFlight {
     message_id: String,
     action: &'static str,
     step: Step,
+    /// Scheduled inside the measured window.
+    measured: bool,
     scheduled: Instant,
     sent: Instant,
     deadline: Instant,
 }
 
 struct RunState {
+    measure_from: Instant,
     in_flight: Vec<InFlight>,
     due: Due,
     last_answer: Instant,

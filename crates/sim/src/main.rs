@@ -147,6 +147,11 @@ struct RunArgs {
     /// How long to run once every charger has booted, seconds.
     #[arg(long, default_value_t = 60)]
     duration_secs: u64,
+    /// Run this long before the measured window opens, seconds: CALLs scheduled in it are
+    /// not counted (errors always are), so the server's work after a mass boot (boot-time
+    /// configuration of every charger) is left out of steady-state figures.
+    #[arg(long, default_value_t = 0)]
+    warmup_secs: u64,
     /// Heartbeat interval, seconds (timers).
     #[arg(long, default_value_t = 60)]
     heartbeat_secs: u64,
@@ -180,6 +185,9 @@ struct SaturateArgs {
     /// How long to saturate once every charger has booted, seconds.
     #[arg(long, default_value_t = 30)]
     duration_secs: u64,
+    /// Saturate this long before the measured window opens, seconds (see `run --warmup-secs`).
+    #[arg(long, default_value_t = 0)]
+    warmup_secs: u64,
     /// Ledger of acknowledged stops (see `run --ledger`).
     #[arg(long)]
     ledger: Option<PathBuf>,
@@ -297,6 +305,7 @@ async fn main() -> anyhow::Result<()> {
                 fleet: args.common.fleet(),
                 load,
                 duration: Duration::from_secs(args.duration_secs),
+                warmup: Duration::from_secs(args.warmup_secs),
                 drain_timeout: Duration::from_secs(args.drain_secs),
                 ledger: args.ledger,
                 server_pid: args.server_pid,
@@ -312,6 +321,7 @@ async fn main() -> anyhow::Result<()> {
                     shape: shape(&args.cycle),
                 },
                 duration: Duration::from_secs(args.duration_secs),
+                warmup: Duration::from_secs(args.warmup_secs),
                 drain_timeout: Duration::from_secs(args.drain_secs),
                 ledger: args.ledger,
                 server_pid: None,

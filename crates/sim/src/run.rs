@@ -108,8 +108,11 @@ pub struct RunConfig {
     pub fleet: FleetConfig,
     /// What they do.
     pub load: Load,
-    /// How long the measured run lasts (after every charger has booted).
+    /// How long the measured run lasts (after every charger has booted and the warm-up).
     pub duration: Duration,
+    /// How long the fleet runs before the measured window opens; CALLs scheduled in it are
+    /// not counted.
+    pub warmup: Duration,
     /// How long to wait for outstanding answers at the end.
     pub drain_timeout: Duration,
     /// Where to write the ledger of acknowledged stops.
@@ -133,6 +136,8 @@ pub struct Summary {
     pub offered_calls_per_s: Option<f64>,
     /// Length of the measured run, seconds.
     pub duration_s: f64,
+    /// Length of the warm-up before it, seconds (its CALLs are not counted).
+    pub warmup_s: f64,
     /// CALL counts.
     pub calls: CallTotals,
     /// CALLRESULTs per second during the measured run.
@@ -310,7 +315,13 @@ pub async fn run(config: RunConfig) -> Result<Summary, SimError> {
     let (ready_tx, mut ready_rx) = mpsc::channel::<Result<Duration, SetupError>>(count.max(1));
     let (go_tx, go_rx) = watch::channel::<Option<Instant>>(None);
     let (stop_tx, stop_rx) = watch::channel(false);
+    // Chargers close only once every charger has its answers: a charger that disconnects
+    // early makes the server record the disconnect while others still wait for answers,
+    // and those would be counted as the server's latency.
+    let (drained_tx, mut drained_rx) = mpsc::channel::<()>(count.max(1));
+    let (close_tx, close_rx) = watch::channel(false);
     let permits = Arc::new(Semaphore::new(config.connect.concurrency.max(1)));
+    let warmup = config.warmup;
     let mut tasks = JoinSet::new();
     let connect_started = Instant::now();
     for spec in specs.iter().cloned() {
@@ -321,6 +332,8 @@ pub async fn run(config: RunConfig) -> Result<Summary, SimError> {
         let ready_tx = ready_tx.clone();
         let mut go_rx = go_rx.clone();
         let stop_rx = stop_rx.clone();
+        let drained_tx = drained_tx.clone();
+        let mut close_rx = close_rx.clone();
         let permits = permits.clone();
         tasks.spawn(async move {
             let mut charger = Charger::new(spec, meter_secs);
@@ -343,10 +356,17 @@ pub async fn run(config: RunConfig) -> Result<Summary, SimError> {
                     return;
                 }
             };
-            charger.drive(shared, schedule, start, stop_rx).await;
+            charger
+                .drive(shared, schedule, start, start + warmup, stop_rx)
+                .await;
+            let _ = drained_tx.send(()).await;
+            drop(drained_tx);
+            let _ = close_rx.wait_for(|close| *close).await;
+            charger.close().await;
         });
     }
     drop(ready_tx);
+    drop(drained_tx);
     let mut connect_times = new_histogram()?;
     let mut failures = Vec::new();
     for _ in 0..count {
@@ -361,10 +381,13 @@ pub async fn run(config: RunConfig) -> Result<Summary, SimError> {
     // A short lead so that every charger has seen the start before its first slot is due.
     let start = Instant::now() + Duration::from_millis(200);
     let _ = go_tx.send(Some(start));
-    tokio::time::sleep_until(start + config.duration).await;
+    tokio::time::sleep_until(start + config.warmup + config.duration).await;
     let _ = stop_tx.send(true);
     let rss_after = config.server_pid.and_then(rss_kib);
     let waited = tokio::time::timeout(config.drain_timeout + Duration::from_secs(10), async {
+        // Every booted charger reports once drained (or the channel closes when none is left).
+        while drained_rx.recv().await.is_some() {}
+        let _ = close_tx.send(true);
         while tasks.join_next().await.is_some() {}
     })
     .await;
@@ -392,6 +415,7 @@ pub async fn run(config: RunConfig) -> Result<Summary, SimError> {
         all_connected_after,
         failed_attempts: setup.error_count(),
         duration: config.duration,
+        warmup: config.warmup,
         offered,
         stats: &stats,
         server_rss: rss_summary(rss_before, rss_after, count - failures.len()),
@@ -408,6 +432,7 @@ struct SummaryParts<'a> {
     all_connected_after: Duration,
     failed_attempts: u64,
     duration: Duration,
+    warmup: Duration,
     offered: Option<f64>,
     stats: &'a Stats,
     server_rss: Option<RssSummary>,
@@ -454,6 +479,7 @@ fn summarize(parts: SummaryParts<'_>) -> Summary {
         },
         offered_calls_per_s: parts.offered,
         duration_s: round3(seconds),
+        warmup_s: round3(parts.warmup.as_secs_f64()),
         calls: stats.totals(),
         answered_per_s: if seconds > 0.0 {
             round3(stats.answered_in_window as f64 / seconds)
@@ -693,6 +719,7 @@ pub async fn hold(config: HoldConfig) -> Result<Summary, SimError> {
         all_connected_after,
         failed_attempts,
         duration: Duration::ZERO,
+        warmup: Duration::ZERO,
         offered: None,
         stats: &stats,
         server_rss: rss_summary(rss_before, rss_after, admitted),

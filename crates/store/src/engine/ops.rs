@@ -96,7 +96,7 @@ pub(crate) async fn apply<C: WriteConn>(
             station_id,
             connector,
         } => upsert_connector(station_id, connector),
-        WriteOp::UpsertSession(session) => upsert_session(session)?,
+        WriteOp::UpsertSession(session) => return write_session(conn, session).await,
         WriteOp::InsertSamples {
             station_id,
             evse_id,
@@ -268,6 +268,41 @@ fn upsert_connector(station_id: &StationId, connector: &Connector) -> Query {
     .opt_text(connector.error_code.as_deref())
     .opt_text(connector.info.as_deref())
     .opt_text(opt_timestamp_text(connector.status_at.as_ref()))
+}
+
+/// Writes a session: most writes are meter updates of a session whose indexed columns stay as
+/// they are, and an `UPDATE` that leaves those columns out of its `SET` list spares SQLite the
+/// rewrite of every index entry of the row (it updates each index whose columns are named in
+/// `SET`, whatever their values). The full upsert runs only when that finds no row to change.
+async fn write_session<C: WriteConn>(conn: &mut C, session: &Session) -> Result<(), StoreError> {
+    let upsert = upsert_session(session)?;
+    let update = Query {
+        sql: std::borrow::Cow::Borrowed(
+            "UPDATE sessions SET
+                 id_token = $6,
+                 ended_at = $9,
+                 meter_start_wh = $10,
+                 meter_stop_wh = $11,
+                 meter_last_wh = $12,
+                 energy_wh = $13,
+                 stop_reason = $14,
+                 soc_percent = $15,
+                 power_w = $16,
+                 charging_state = $17,
+                 last_seq_no = $18,
+                 remote_start_id = $19,
+                 quirks = $20,
+                 updated_at = $21,
+                 register_history = $22
+             WHERE id = $1 AND station_id = $2 AND evse_id = $3 AND connector_id = $4
+                 AND transaction_id = $5 AND state = $7 AND started_at = $8",
+        ),
+        args: upsert.args.clone(),
+    };
+    if conn.execute(update).await? == 0 {
+        conn.execute(upsert).await?;
+    }
+    Ok(())
 }
 
 fn upsert_session(session: &Session) -> Result<Query, StoreError> {

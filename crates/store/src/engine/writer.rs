@@ -23,9 +23,15 @@ use super::rows::timestamp_text;
 use super::touches::Touches;
 use crate::{FrameRecord, StoreError, WriteBatch};
 
-/// Most frame-log rows written alongside one group, so a backlog of frames cannot make a
-/// group commit (and the chargers waiting on it) slow; the rest follow in the next rounds.
-const FRAMES_PER_ROUND: usize = 2048;
+/// Most frame-log rows written in one round. The frame log is written in chunks of this size
+/// once that many are buffered (or its flush interval has come), not a few rows with every
+/// group: a chunk shares the pages it touches (the tail of the table, a station's place in
+/// its index) among many rows, and one small enough keeps the requests committed in the same
+/// round from waiting long.
+const FRAMES_PER_ROUND: usize = 512;
+
+/// Most `last_seen` times written in one round, for the same reason.
+const TOUCHES_PER_ROUND: usize = 1024;
 
 /// The writer's connection, one implementation per database.
 #[async_trait]
@@ -150,7 +156,22 @@ pub(crate) struct Writer<C: WriteConn> {
     inbox: Inbox,
     max_batch: usize,
     flush_interval: Duration,
-    last_touch_flush: Instant,
+    last_flush: Instant,
+    /// The flush interval came: write the frame buffer down, a chunk per round.
+    frames_due: bool,
+    /// `last_seen` times taken at the last flush interval and not written yet, in station
+    /// order, a chunk per round.
+    touches_due: Vec<(StationId, Timestamp)>,
+}
+
+/// What starts a round.
+pub(crate) enum Trigger {
+    /// A request arrived; others may be queued behind it.
+    Request(Request),
+    /// Buffered frames or `last_seen` times are waiting (or the flush interval came).
+    Buffers,
+    /// The writer stops: write everything buffered.
+    Final,
 }
 
 /// The result of one group transaction that committed.
@@ -176,8 +197,17 @@ impl<C: WriteConn> Writer<C> {
             inbox,
             max_batch: max_batch.max(1),
             flush_interval,
-            last_touch_flush: Instant::now(),
+            last_flush: Instant::now(),
+            frames_due: false,
+            touches_due: Vec::new(),
         }
+    }
+
+    /// Whether buffered rows are waiting for a round of their own.
+    fn backlog(&self) -> bool {
+        self.frames_due
+            || !self.touches_due.is_empty()
+            || self.inbox.frames.len() >= FRAMES_PER_ROUND
     }
 
     /// Serves requests until every sender is gone, then writes what is still buffered.
@@ -186,25 +216,37 @@ impl<C: WriteConn> Writer<C> {
         tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
         tick.tick().await;
         loop {
-            tokio::select! {
-                request = self.inbox.requests.recv() => match request {
-                    Some(first) => self.round(Some(first), false).await,
-                    None => break,
-                },
-                () = self.inbox.frame_pressure.notified() => self.round(None, false).await,
-                _ = tick.tick() => self.round(None, true).await,
-            }
+            let trigger = if self.backlog() {
+                // Buffered rows go in rounds of their own only while no request waits.
+                match self.inbox.requests.try_recv() {
+                    Ok(first) => Trigger::Request(first),
+                    Err(mpsc::error::TryRecvError::Empty) => Trigger::Buffers,
+                    Err(mpsc::error::TryRecvError::Disconnected) => break,
+                }
+            } else {
+                tokio::select! {
+                    request = self.inbox.requests.recv() => match request {
+                        Some(first) => Trigger::Request(first),
+                        None => break,
+                    },
+                    () = self.inbox.frame_pressure.notified() => Trigger::Buffers,
+                    _ = tick.tick() => Trigger::Buffers,
+                }
+            };
+            self.round(trigger).await;
         }
-        self.round(None, true).await;
+        self.round(Trigger::Final).await;
         self.conn.close().await;
         tracing::debug!("database writer stopped");
     }
 
-    /// One group: the first request plus whatever else is queued, the buffered frames and,
-    /// when due, the `last_seen` times, all in one transaction.
-    pub(crate) async fn round(&mut self, first: Option<Request>, flush_due: bool) {
+    /// One group: the first request plus whatever else is queued, and a chunk of the
+    /// buffered frames and `last_seen` times, all in one transaction. A `Flush` request (or
+    /// the writer's end) writes every buffered row.
+    pub(crate) async fn round(&mut self, trigger: Trigger) {
         let mut group = Vec::new();
-        if let Some(first) = first {
+        let mut flush_all = matches!(trigger, Trigger::Final);
+        if let Trigger::Request(first) = trigger {
             group.push(first);
             while group.len() < self.max_batch {
                 match self.inbox.requests.try_recv() {
@@ -212,24 +254,34 @@ impl<C: WriteConn> Writer<C> {
                     Err(_) => break,
                 }
             }
-        }
-        let flush_all = flush_due
-            || group
+            flush_all = group
                 .iter()
                 .any(|request| matches!(request.job, Job::Flush));
-        let frames = self.drain_frames(if flush_all {
+        }
+        // Checked on every round: a steady stream of requests may keep the tick from ever
+        // being the branch chosen.
+        if flush_all || self.last_flush.elapsed() >= self.flush_interval {
+            self.last_flush = Instant::now();
+            self.frames_due = true;
+            merge_touches(&mut self.touches_due, self.inbox.touches.take());
+        }
+        let frame_limit = if flush_all {
             usize::MAX
-        } else {
+        } else if self.frames_due || self.inbox.frames.len() >= FRAMES_PER_ROUND {
             FRAMES_PER_ROUND
-        });
-        // Touches are flushed on their interval even when a steady stream of requests keeps
-        // the tick branch from ever being chosen.
-        let touches = if flush_all || self.last_touch_flush.elapsed() >= self.flush_interval {
-            self.last_touch_flush = Instant::now();
-            self.inbox.touches.take()
         } else {
-            Vec::new()
+            0
         };
+        let frames = self.drain_frames(frame_limit);
+        if frames.len() < frame_limit {
+            self.frames_due = false;
+        }
+        let touch_count = if flush_all {
+            self.touches_due.len()
+        } else {
+            self.touches_due.len().min(TOUCHES_PER_ROUND)
+        };
+        let touches: Vec<_> = self.touches_due.drain(..touch_count).collect();
         if group.is_empty() && frames.is_empty() && touches.is_empty() {
             return;
         }
@@ -257,7 +309,7 @@ impl<C: WriteConn> Writer<C> {
     }
 
     fn drain_frames(&mut self, limit: usize) -> Vec<FrameRecord> {
-        let mut frames = Vec::new();
+        let mut frames = Vec::with_capacity(limit.min(FRAMES_PER_ROUND));
         while frames.len() < limit {
             match self.inbox.frames.try_recv() {
                 Ok(frame) => frames.push(frame),
@@ -447,6 +499,18 @@ impl<C: WriteConn> Writer<C> {
     }
 }
 
+/// Adds freshly taken `last_seen` times to those still waiting, keeping station order and one
+/// time per station, the newest.
+fn merge_touches(due: &mut Vec<(StationId, Timestamp)>, fresh: Vec<(StationId, Timestamp)>) {
+    if due.is_empty() {
+        *due = fresh;
+        return;
+    }
+    due.extend(fresh);
+    due.sort_by(|a, b| a.0.as_str().cmp(b.0.as_str()).then(b.1.cmp(&a.1)));
+    due.dedup_by(|later, earlier| later.0 == earlier.0);
+}
+
 async fn apply_job<C: WriteConn>(
     conn: &mut C,
     job: &Job,
@@ -524,7 +588,7 @@ mod tests {
             answers.push(answer);
         }
         let first = harness.writer.inbox.requests.recv().await.unwrap();
-        harness.writer.round(Some(first), false).await;
+        harness.writer.round(Trigger::Request(first)).await;
         let mut results = Vec::new();
         for answer in answers {
             results.push(answer.await.unwrap());
@@ -569,6 +633,29 @@ mod tests {
             .collect::<Result<_, _>>()
             .unwrap();
         assert_eq!(tokens, ["A", "C"]);
+    }
+
+    #[test]
+    fn touches_taken_again_merge_in_station_order_keeping_the_newest() {
+        let at = |seconds: i64| chrono::DateTime::from_timestamp(seconds, 0).unwrap();
+        let id = |name: &str| StationId::parse(name).unwrap();
+        let mut due = vec![(id("A"), at(10)), (id("C"), at(30))];
+        merge_touches(
+            &mut due,
+            vec![(id("B"), at(20)), (id("C"), at(35)), (id("D"), at(5))],
+        );
+        assert_eq!(
+            due,
+            [
+                (id("A"), at(10)),
+                (id("B"), at(20)),
+                (id("C"), at(35)),
+                (id("D"), at(5)),
+            ]
+        );
+        // An older time noted late does not win over the one waiting.
+        merge_touches(&mut due, vec![(id("A"), at(1))]);
+        assert_eq!(due[0], (id("A"), at(10)));
     }
 
     #[tokio::test]
