@@ -432,8 +432,30 @@ async fn sessions_round_trip_and_list(db: Db) {
     };
     assert_eq!(store.sessions(&filter).await.unwrap(), vec![other_station]);
 
+    // A meter update (no indexed column changes) keeps the row in every listing.
+    let mut metered = active.clone();
+    metered.meter_last_wh = Some(4000.5);
+    metered.power_w = Some(11000.0);
+    metered.soc_percent = Some(55.0);
+    metered.last_seq_no = Some(4);
+    metered.register.carried_wh = 20.0;
+    store
+        .commit(batch(vec![WriteOp::UpsertSession(metered.clone())]))
+        .await
+        .unwrap();
+    assert_eq!(store.session("s-2").await.unwrap(), Some(metered.clone()));
+    let filter = SessionFilter {
+        station_id: Some(id("CP-1")),
+        state: Some(SessionState::Active),
+        limit: 0,
+    };
+    assert_eq!(
+        store.sessions(&filter).await.unwrap(),
+        vec![metered.clone()]
+    );
+
     // Updating keeps the row (and its place) and replaces every field.
-    let mut ended = active.clone();
+    let mut ended = metered.clone();
     ended.state = SessionState::Completed;
     ended.ended_at = Some(at(15, 1));
     ended.meter_stop_wh = Some(5000.25);
@@ -444,7 +466,7 @@ async fn sessions_round_trip_and_list(db: Db) {
         .commit(batch(vec![WriteOp::UpsertSession(ended.clone())]))
         .await
         .unwrap();
-    assert_eq!(store.session("s-2").await.unwrap(), Some(ended));
+    assert_eq!(store.session("s-2").await.unwrap(), Some(ended.clone()));
     let filter = SessionFilter {
         station_id: Some(id("CP-1")),
         state: Some(SessionState::Completed),
@@ -458,6 +480,18 @@ async fn sessions_round_trip_and_list(db: Db) {
         .map(|s| s.id)
         .collect();
     assert_eq!(ids, ["s-2", "s-1"]);
+
+    // A corrected start time moves the session in listings ordered by it.
+    let mut moved = ended.clone();
+    moved.started_at = at(25, 0);
+    store
+        .commit(batch(vec![WriteOp::UpsertSession(moved.clone())]))
+        .await
+        .unwrap();
+    let all = store.sessions(&SessionFilter::default()).await.unwrap();
+    let ids: Vec<&str> = all.iter().map(|s| s.id.as_str()).collect();
+    assert_eq!(ids, ["s-2", "s-3", "s-1"]);
+    assert_eq!(store.session("s-2").await.unwrap(), Some(moved));
 }
 
 async fn reused_transaction_ids_find_the_newest_session(db: Db) {

@@ -271,11 +271,14 @@ fn upsert_connector(station_id: &StationId, connector: &Connector) -> Query {
 }
 
 /// Writes a session: most writes are meter updates of a session whose indexed columns stay as
-/// they are, and an `UPDATE` that leaves those columns out of its `SET` list spares SQLite the
-/// rewrite of every index entry of the row (it updates each index whose columns are named in
-/// `SET`, whatever their values). The full upsert runs only when that finds no row to change.
+/// they are, and where the database asks for it ([`WriteConn::UPDATE_SESSIONS_FIRST`]) an
+/// `UPDATE` that leaves those columns out of its `SET` list runs first; the full upsert runs
+/// only when that finds no row to change.
 async fn write_session<C: WriteConn>(conn: &mut C, session: &Session) -> Result<(), StoreError> {
     let upsert = upsert_session(session)?;
+    if !C::UPDATE_SESSIONS_FIRST {
+        return conn.execute(upsert).await.map(drop);
+    }
     let update = Query {
         sql: std::borrow::Cow::Borrowed(
             "UPDATE sessions SET

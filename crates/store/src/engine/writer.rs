@@ -53,6 +53,13 @@ pub(crate) trait WriteConn: Send + 'static {
     /// earlier requests inserted during it).
     const BATCH_EVENTS: bool = false;
 
+    /// Whether a session is written with an `UPDATE` of its mutable columns first and the
+    /// full upsert only when that finds no row: SQLite rewrites every index whose columns
+    /// are named in `SET`, whatever their values, while PostgreSQL compares the values (a
+    /// heap-only update when no indexed value changed) and would only pay a second round
+    /// trip for each new session.
+    const UPDATE_SESSIONS_FIRST: bool = false;
+
     /// Whether the writer runs on a thread of its own (with a runtime of its own) because
     /// this connection blocks the thread while it works instead of awaiting.
     const OWN_THREAD: bool = false;
