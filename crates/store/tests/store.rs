@@ -46,6 +46,7 @@ backend_tests!(
     stations_and_connectors_round_trip,
     upsert_station_keeps_password_provisioning_and_pinned_profile,
     deleting_a_station_keeps_its_sessions,
+    repeated_upserts_in_one_batch_keep_the_last_and_later_operations_see_them,
     sessions_round_trip_and_list,
     reused_transaction_ids_find_the_newest_session,
     meter_samples_come_back_in_time_order,
@@ -367,6 +368,59 @@ async fn deleting_a_station_keeps_its_sessions(db: Db) {
     assert_eq!(store.station_credentials(&station.id).await.unwrap(), None);
     assert!(store.connectors(&station.id).await.unwrap().is_empty());
     assert_eq!(store.session("s-d").await.unwrap(), Some(session));
+}
+
+/// PostgreSQL writes a group's session and connector upserts together at its end; the last of
+/// several for one row must win, and an operation after them must find them written.
+async fn repeated_upserts_in_one_batch_keep_the_last_and_later_operations_see_them(db: Db) {
+    let store = db.open().await;
+    let station = full_station("CP-R");
+    let mut first = full_session("s-r", "CP-R", "7", 0);
+    first.state = SessionState::Active;
+    let mut last = first.clone();
+    last.meter_last_wh = Some(2222.0);
+    last.state = SessionState::Completed;
+    let mut occupied = Connector::new(1, 1);
+    occupied.reported_status = ConnectorStatus::Occupied;
+    let mut available = occupied.clone();
+    available.reported_status = ConnectorStatus::Available;
+    store
+        .commit(batch(vec![
+            WriteOp::UpsertStation(station.clone()),
+            WriteOp::UpsertConnector {
+                station_id: station.id.clone(),
+                connector: occupied,
+            },
+            WriteOp::UpsertSession(first),
+            WriteOp::UpsertSession(last.clone()),
+            WriteOp::UpsertConnector {
+                station_id: station.id.clone(),
+                connector: available.clone(),
+            },
+        ]))
+        .await
+        .unwrap();
+    assert_eq!(store.session("s-r").await.unwrap(), Some(last));
+    assert_eq!(
+        store.connectors(&station.id).await.unwrap(),
+        vec![available.clone()]
+    );
+
+    // The delete runs after the connector written before it in the same batch.
+    let gone = full_station("CP-G");
+    store
+        .commit(batch(vec![
+            WriteOp::UpsertStation(gone.clone()),
+            WriteOp::UpsertConnector {
+                station_id: gone.id.clone(),
+                connector: available,
+            },
+            WriteOp::DeleteStation(gone.id.clone()),
+        ]))
+        .await
+        .unwrap();
+    assert_eq!(store.station(&gone.id).await.unwrap(), None);
+    assert!(store.connectors(&gone.id).await.unwrap().is_empty());
 }
 
 async fn sessions_round_trip_and_list(db: Db) {

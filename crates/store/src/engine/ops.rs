@@ -6,7 +6,7 @@ use zaryad_model::{
     Timestamp,
 };
 
-use super::query::Query;
+use super::query::{Arg, Query};
 use super::rows::{
     names_json, opt_timestamp_text, register_history_json, timestamp_text, u64_to_i64, value_json,
 };
@@ -53,39 +53,211 @@ pub(crate) struct GroupRows {
     pub(crate) samples: Vec<SampleRow>,
     /// Only where [`WriteConn::BATCH_EVENTS`] says so; elsewhere events are inserted in place.
     pub(crate) events: Vec<EventRow>,
+    /// Session upserts (their arguments), batched where events are.
+    pub(crate) sessions: Vec<Vec<Arg>>,
+    /// Connector upserts (their arguments), batched where events are.
+    pub(crate) connectors: Vec<Vec<Arg>>,
 }
 
 impl GroupRows {
     pub(crate) fn append(&mut self, other: &mut GroupRows) {
         self.samples.append(&mut other.samples);
         self.events.append(&mut other.events);
+        self.sessions.append(&mut other.sessions);
+        self.connectors.append(&mut other.connectors);
     }
+
+    /// Writes the batched upserts (not events or samples): they replace every column but
+    /// the key, so the last of several for one row is all that matters.
+    pub(crate) async fn write_upserts<C: WriteConn>(
+        &mut self,
+        conn: &mut C,
+    ) -> Result<(), StoreError> {
+        if !self.sessions.is_empty() {
+            conn.upsert_rows(Upsert::Session, &last_per_key(&self.sessions, 1))
+                .await?;
+            self.sessions.clear();
+        }
+        if !self.connectors.is_empty() {
+            conn.upsert_rows(Upsert::Connector, &last_per_key(&self.connectors, 3))
+                .await?;
+            self.connectors.clear();
+        }
+        Ok(())
+    }
+}
+
+macro_rules! session_columns {
+    () => {
+        "id, station_id, evse_id, connector_id, transaction_id, id_token, state, started_at,
+         ended_at, meter_start_wh, meter_stop_wh, meter_last_wh, energy_wh, stop_reason,
+         soc_percent, power_w, charging_state, last_seq_no, remote_start_id, quirks, updated_at,
+         register_history"
+    };
+}
+
+// ON CONFLICT … DO UPDATE (not a delete and insert) keeps the row's `seq`.
+macro_rules! session_conflict {
+    () => {
+        "ON CONFLICT (id) DO UPDATE SET
+             station_id = excluded.station_id,
+             evse_id = excluded.evse_id,
+             connector_id = excluded.connector_id,
+             transaction_id = excluded.transaction_id,
+             id_token = excluded.id_token,
+             state = excluded.state,
+             started_at = excluded.started_at,
+             ended_at = excluded.ended_at,
+             meter_start_wh = excluded.meter_start_wh,
+             meter_stop_wh = excluded.meter_stop_wh,
+             meter_last_wh = excluded.meter_last_wh,
+             energy_wh = excluded.energy_wh,
+             stop_reason = excluded.stop_reason,
+             soc_percent = excluded.soc_percent,
+             power_w = excluded.power_w,
+             charging_state = excluded.charging_state,
+             last_seq_no = excluded.last_seq_no,
+             remote_start_id = excluded.remote_start_id,
+             quirks = excluded.quirks,
+             updated_at = excluded.updated_at,
+             register_history = excluded.register_history"
+    };
+}
+
+macro_rules! connector_columns {
+    () => {
+        "station_id, evse_id, connector_id, reported_status, charging_state, connector_type,
+         error_code, info, status_at"
+    };
+}
+
+macro_rules! connector_conflict {
+    () => {
+        "ON CONFLICT (station_id, evse_id, connector_id) DO UPDATE SET
+             reported_status = excluded.reported_status,
+             charging_state = excluded.charging_state,
+             connector_type = excluded.connector_type,
+             error_code = excluded.error_code,
+             info = excluded.info,
+             status_at = excluded.status_at"
+    };
+}
+
+/// A kind of row the writer may upsert many of in one statement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Upsert {
+    Session,
+    Connector,
+}
+
+impl Upsert {
+    /// The statement for one row (`$1`, `$2`, … in argument order).
+    pub(crate) fn one(self) -> &'static str {
+        match self {
+            Upsert::Session => concat!(
+                "INSERT INTO sessions (",
+                session_columns!(),
+                ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15,
+                     $16, $17, $18, $19, $20, $21, $22) ",
+                session_conflict!()
+            ),
+            Upsert::Connector => concat!(
+                "INSERT INTO connectors (",
+                connector_columns!(),
+                ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ",
+                connector_conflict!()
+            ),
+        }
+    }
+
+    /// The same for many rows on PostgreSQL: each argument position is an array parameter,
+    /// inserted in the given order.
+    pub(crate) fn many(self) -> &'static str {
+        match self {
+            Upsert::Session => concat!(
+                "INSERT INTO sessions (",
+                session_columns!(),
+                ") SELECT ",
+                session_columns!(),
+                " FROM UNNEST($1::text[], $2::text[], $3::int8[], $4::int8[], $5::text[],
+                     $6::text[], $7::text[], $8::text[], $9::text[], $10::float8[],
+                     $11::float8[], $12::float8[], $13::float8[], $14::text[], $15::float8[],
+                     $16::float8[], $17::text[], $18::int8[], $19::int8[], $20::text[],
+                     $21::text[], $22::text[])
+                     WITH ORDINALITY AS row (",
+                session_columns!(),
+                ", n) ORDER BY n ",
+                session_conflict!()
+            ),
+            Upsert::Connector => concat!(
+                "INSERT INTO connectors (",
+                connector_columns!(),
+                ") SELECT ",
+                connector_columns!(),
+                " FROM UNNEST($1::text[], $2::int8[], $3::int8[], $4::text[], $5::text[],
+                     $6::text[], $7::text[], $8::text[], $9::text[])
+                     WITH ORDINALITY AS row (",
+                connector_columns!(),
+                ", n) ORDER BY n ",
+                connector_conflict!()
+            ),
+        }
+    }
+}
+
+/// The rows whose first `key_len` arguments no later row repeats, in order: one statement
+/// may not upsert a row twice.
+fn last_per_key(rows: &[Vec<Arg>], key_len: usize) -> Vec<Vec<Arg>> {
+    let key = |row: &Vec<Arg>| format!("{:?}", &row[..key_len.min(row.len())]);
+    let mut seen = std::collections::HashSet::new();
+    let mut kept: Vec<Vec<Arg>> = rows
+        .iter()
+        .rev()
+        .filter(|row| seen.insert(key(row)))
+        .cloned()
+        .collect();
+    kept.reverse();
+    kept
 }
 
 /// Applies one operation; `now` is the server time stamped on `updated_at` columns.
 ///
-/// Meter samples (and, where the database batches them, events) are not written here but
-/// added to `rows`: the writer inserts every request's rows of a group in one statement.
-/// `pending` holds the rows of the group's earlier requests, which an operation that reads the
-/// outbox must see first.
+/// Meter samples (and, where the database batches them, events and session and connector
+/// upserts) are not written here but added to `rows`: the writer writes every request's rows
+/// of a group in one statement each. `pending` holds the rows of the group's earlier
+/// requests, which an operation that may read them must see written first.
 pub(crate) async fn apply<C: WriteConn>(
     conn: &mut C,
     op: &WriteOp,
     now: &str,
     rows: &mut GroupRows,
-    pending: &mut Vec<EventRow>,
+    pending: &mut GroupRows,
 ) -> Result<(), StoreError> {
+    let batched_kind = matches!(
+        op,
+        WriteOp::UpsertSession(_)
+            | WriteOp::UpsertConnector { .. }
+            | WriteOp::InsertSamples { .. }
+            | WriteOp::AppendEvent(_)
+            | WriteOp::UpsertStation(_)
+    );
+    if C::BATCH_EVENTS && !batched_kind {
+        // Anything else may read or delete those rows.
+        pending.sessions.append(&mut rows.sessions);
+        pending.connectors.append(&mut rows.connectors);
+        pending.write_upserts(conn).await?;
+    }
     if matches!(
         op,
         WriteOp::InsertWebhook(_)
             | WriteOp::QueueDeliveries { .. }
             | WriteOp::ReplayDeliveries { .. }
-    ) && !(pending.is_empty() && rows.events.is_empty())
+    ) && !(pending.events.is_empty() && rows.events.is_empty())
     {
         // A webhook starts after, and deliveries cover, every event before it in the group.
-        pending.append(&mut rows.events);
-        conn.insert_events(pending).await?;
-        pending.clear();
+        pending.events.append(&mut rows.events);
+        conn.insert_events(&pending.events).await?;
+        pending.events.clear();
     }
     let samples = &mut rows.samples;
     let query = match op {
@@ -95,7 +267,19 @@ pub(crate) async fn apply<C: WriteConn>(
         WriteOp::UpsertConnector {
             station_id,
             connector,
+        } if C::BATCH_EVENTS => {
+            rows.connectors
+                .push(upsert_connector(station_id, connector).args);
+            return Ok(());
+        }
+        WriteOp::UpsertConnector {
+            station_id,
+            connector,
         } => upsert_connector(station_id, connector),
+        WriteOp::UpsertSession(session) if C::BATCH_EVENTS => {
+            rows.sessions.push(upsert_session(session)?.args);
+            return Ok(());
+        }
         WriteOp::UpsertSession(session) => return write_session(conn, session).await,
         WriteOp::InsertSamples {
             station_id,
@@ -247,27 +431,16 @@ async fn delete_station<C: WriteConn>(conn: &mut C, id: &StationId) -> Result<()
 }
 
 fn upsert_connector(station_id: &StationId, connector: &Connector) -> Query {
-    Query::new(
-        "INSERT INTO connectors (station_id, evse_id, connector_id, reported_status,
-             charging_state, connector_type, error_code, info, status_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-         ON CONFLICT (station_id, evse_id, connector_id) DO UPDATE SET
-             reported_status = excluded.reported_status,
-             charging_state = excluded.charging_state,
-             connector_type = excluded.connector_type,
-             error_code = excluded.error_code,
-             info = excluded.info,
-             status_at = excluded.status_at",
-    )
-    .text(station_id.as_str())
-    .int(i64::from(connector.evse_id))
-    .int(i64::from(connector.connector_id))
-    .text(connector.reported_status.as_str())
-    .opt_text(connector.charging_state.map(|state| state.as_str()))
-    .opt_text(connector.connector_type.map(|kind| kind.as_str()))
-    .opt_text(connector.error_code.as_deref())
-    .opt_text(connector.info.as_deref())
-    .opt_text(opt_timestamp_text(connector.status_at.as_ref()))
+    Query::new(Upsert::Connector.one())
+        .text(station_id.as_str())
+        .int(i64::from(connector.evse_id))
+        .int(i64::from(connector.connector_id))
+        .text(connector.reported_status.as_str())
+        .opt_text(connector.charging_state.map(|state| state.as_str()))
+        .opt_text(connector.connector_type.map(|kind| kind.as_str()))
+        .opt_text(connector.error_code.as_deref())
+        .opt_text(connector.info.as_deref())
+        .opt_text(opt_timestamp_text(connector.status_at.as_ref()))
 }
 
 /// Writes a session: most writes are meter updates of a session whose indexed columns stay as
@@ -309,59 +482,29 @@ async fn write_session<C: WriteConn>(conn: &mut C, session: &Session) -> Result<
 }
 
 fn upsert_session(session: &Session) -> Result<Query, StoreError> {
-    // ON CONFLICT … DO UPDATE (not a delete and insert) keeps the row's `seq`.
-    Ok(Query::new(
-        "INSERT INTO sessions (id, station_id, evse_id, connector_id, transaction_id, id_token,
-             state, started_at, ended_at, meter_start_wh, meter_stop_wh, meter_last_wh, energy_wh,
-             stop_reason, soc_percent, power_w, charging_state, last_seq_no, remote_start_id,
-             quirks, updated_at, register_history)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
-             $18, $19, $20, $21, $22)
-         ON CONFLICT (id) DO UPDATE SET
-             station_id = excluded.station_id,
-             evse_id = excluded.evse_id,
-             connector_id = excluded.connector_id,
-             transaction_id = excluded.transaction_id,
-             id_token = excluded.id_token,
-             state = excluded.state,
-             started_at = excluded.started_at,
-             ended_at = excluded.ended_at,
-             meter_start_wh = excluded.meter_start_wh,
-             meter_stop_wh = excluded.meter_stop_wh,
-             meter_last_wh = excluded.meter_last_wh,
-             energy_wh = excluded.energy_wh,
-             stop_reason = excluded.stop_reason,
-             soc_percent = excluded.soc_percent,
-             power_w = excluded.power_w,
-             charging_state = excluded.charging_state,
-             last_seq_no = excluded.last_seq_no,
-             remote_start_id = excluded.remote_start_id,
-             quirks = excluded.quirks,
-             updated_at = excluded.updated_at,
-             register_history = excluded.register_history",
-    )
-    .text(session.id.as_str())
-    .text(session.station_id.as_str())
-    .int(i64::from(session.evse_id))
-    .int(i64::from(session.connector_id))
-    .text(session.transaction_id.as_str())
-    .opt_text(session.id_token.as_deref())
-    .text(session.state.as_str())
-    .text(timestamp_text(&session.started_at))
-    .opt_text(opt_timestamp_text(session.ended_at.as_ref()))
-    .opt_real(session.meter_start_wh)
-    .opt_real(session.meter_stop_wh)
-    .opt_real(session.meter_last_wh)
-    .opt_real(session.energy_wh)
-    .opt_text(session.stop_reason.map(|reason| reason.as_str()))
-    .opt_real(session.soc_percent)
-    .opt_real(session.power_w)
-    .opt_text(session.charging_state.map(|state| state.as_str()))
-    .opt_int(session.last_seq_no.map(u64_to_i64))
-    .opt_int(session.remote_start_id)
-    .text(names_json(&session.quirks)?)
-    .text(timestamp_text(&session.updated_at))
-    .opt_text(register_history_json(&session.register)?))
+    Ok(Query::new(Upsert::Session.one())
+        .text(session.id.as_str())
+        .text(session.station_id.as_str())
+        .int(i64::from(session.evse_id))
+        .int(i64::from(session.connector_id))
+        .text(session.transaction_id.as_str())
+        .opt_text(session.id_token.as_deref())
+        .text(session.state.as_str())
+        .text(timestamp_text(&session.started_at))
+        .opt_text(opt_timestamp_text(session.ended_at.as_ref()))
+        .opt_real(session.meter_start_wh)
+        .opt_real(session.meter_stop_wh)
+        .opt_real(session.meter_last_wh)
+        .opt_real(session.energy_wh)
+        .opt_text(session.stop_reason.map(|reason| reason.as_str()))
+        .opt_real(session.soc_percent)
+        .opt_real(session.power_w)
+        .opt_text(session.charging_state.map(|state| state.as_str()))
+        .opt_int(session.last_seq_no.map(u64_to_i64))
+        .opt_int(session.remote_start_id)
+        .text(names_json(&session.quirks)?)
+        .text(timestamp_text(&session.updated_at))
+        .opt_text(register_history_json(&session.register)?))
 }
 
 fn sample_rows(

@@ -17,8 +17,8 @@ use tokio::sync::{Notify, mpsc, oneshot};
 use tokio::time::{Instant, MissedTickBehavior};
 use zaryad_model::{StationId, Timestamp};
 
-use super::ops::{self, EventRow, GroupRows, SampleRow};
-use super::query::Query;
+use super::ops::{self, EventRow, GroupRows, SampleRow, Upsert};
+use super::query::{Arg, Query};
 use super::rows::timestamp_text;
 use super::touches::Touches;
 use crate::{FrameRecord, StoreError, WriteBatch};
@@ -47,10 +47,11 @@ pub(crate) trait WriteConn: Send + 'static {
     /// through one transaction each.
     const SAVEPOINTS: bool;
 
-    /// Whether a group's events are inserted together at its end ([`WriteConn::insert_events`])
-    /// instead of one statement each where they occur: worth it where a statement is a round
-    /// trip, and only without savepoints (a request's rollback could otherwise reach events of
-    /// earlier requests inserted during it).
+    /// Whether a group's events, session upserts and connector upserts are written together
+    /// at its end ([`WriteConn::insert_events`], [`WriteConn::upsert_rows`]) instead of one
+    /// statement each where they occur: worth it where a statement is a round trip, and only
+    /// without savepoints (a request's rollback could otherwise reach rows of earlier requests
+    /// written during it). Any other operation writes the pending upserts first.
     const BATCH_EVENTS: bool = false;
 
     /// Whether a session is written with an `UPDATE` of its mutable columns first and the
@@ -72,6 +73,19 @@ pub(crate) trait WriteConn: Send + 'static {
 
     /// Runs a statement that returns at most one integer.
     async fn fetch_int(&mut self, query: Query) -> Result<Option<i64>, StoreError>;
+
+    /// Upserts rows of one kind, in order (no two with the same key), in as few statements
+    /// as the database allows.
+    async fn upsert_rows(&mut self, kind: Upsert, rows: &[Vec<Arg>]) -> Result<(), StoreError> {
+        for row in rows {
+            self.execute(Query {
+                sql: std::borrow::Cow::Borrowed(kind.one()),
+                args: row.clone(),
+            })
+            .await?;
+        }
+        Ok(())
+    }
 
     /// Appends meter samples, in order, in as few statements as the database allows.
     async fn insert_samples(&mut self, rows: &[SampleRow]) -> Result<(), StoreError>;
@@ -397,7 +411,7 @@ impl<C: WriteConn> Writer<C> {
         for job in jobs {
             let mut job_rows = GroupRows::default();
             self.begin_part().await?;
-            let result = apply_job(&mut self.conn, job, now, &mut job_rows, &mut rows.events).await;
+            let result = apply_job(&mut self.conn, job, now, &mut job_rows, &mut rows).await;
             let result = self.end_part(result).await?;
             if result.is_ok() {
                 rows.append(&mut job_rows);
@@ -406,6 +420,7 @@ impl<C: WriteConn> Writer<C> {
         }
         // One batch each for the whole group. Should one fail, the group is retried request by
         // request, and only the request whose rows are refused fails.
+        rows.write_upserts(&mut self.conn).await?;
         if !rows.events.is_empty() {
             self.conn.insert_events(&rows.events).await?;
         }
@@ -523,7 +538,7 @@ async fn apply_job<C: WriteConn>(
     job: &Job,
     now: &str,
     rows: &mut GroupRows,
-    pending: &mut Vec<EventRow>,
+    pending: &mut GroupRows,
 ) -> Result<Done, StoreError> {
     match job {
         Job::Commit(batch) => {

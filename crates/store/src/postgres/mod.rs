@@ -9,7 +9,8 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{ConnectOptions, Connection, PgConnection};
 use zaryad_model::{StationId, Timestamp};
 
-use crate::engine::ops::{EventRow, SampleRow};
+use crate::engine::ops::{EventRow, SampleRow, Upsert};
+use crate::engine::query::Arg;
 use crate::engine::rows::{names_json, timestamp_text};
 use crate::engine::{SqlConn, SqlStore};
 use crate::{FrameRecord, StoreError, StoreOptions, redact_url};
@@ -106,6 +107,37 @@ crate::engine::glue::impl_write_conn!(SqlConn<PgConnection>, {
         .bind(column(rows, |row| row.data.clone()))
         .execute(&mut self.conn)
         .await?;
+        Ok(())
+    }
+
+    async fn upsert_rows(&mut self, kind: Upsert, rows: &[Vec<Arg>]) -> Result<(), StoreError> {
+        // One statement whatever the number of rows: each argument position becomes one
+        // array parameter of its type (every row of a kind has the same types in each).
+        let Some(first) = rows.first() else {
+            return Ok(());
+        };
+        let mut query = sqlx::query(kind.many());
+        for (position, kind) in first.iter().enumerate() {
+            let cell = |row: &Vec<Arg>| row.get(position).cloned();
+            query = match kind {
+                Arg::Text(_) => query.bind(column(rows, |row| match cell(row) {
+                    Some(Arg::Text(value)) => value,
+                    _ => None,
+                })),
+                Arg::Int(_) => query.bind(column(rows, |row| match cell(row) {
+                    Some(Arg::Int(value)) => value,
+                    _ => None,
+                })),
+                Arg::Real(_) => query.bind(column(rows, |row| match cell(row) {
+                    Some(Arg::Real(value)) => value,
+                    _ => None,
+                })),
+                Arg::Bool(_) => query.bind(column(rows, |row| {
+                    matches!(cell(row), Some(Arg::Bool(true)))
+                })),
+            };
+        }
+        query.execute(&mut self.conn).await?;
         Ok(())
     }
 
