@@ -66,6 +66,7 @@ impl TestServer {
         config.api.listen = "127.0.0.1:0".to_owned();
         config.database.url = format!("sqlite://{}", dir.path().join("zaryad.db").display());
         config.database.flush_interval_ms = 50;
+        config.database.last_seen_interval_ms = 50;
         config.api.admin_token = Some(ADMIN_TOKEN.to_owned());
         config.ocpp.unknown_stations = UnknownStationPolicy::Accept;
         config.authorization.unknown_tokens = UnknownTokenPolicy::Reject;

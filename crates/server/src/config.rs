@@ -264,8 +264,11 @@ pub struct DatabaseConfig {
     pub max_batch: usize,
     /// Capacity of the write queue (back-pressure beyond it).
     pub queue_capacity: usize,
-    /// How often buffered writes (frame log, last seen) are flushed, milliseconds.
+    /// How often the buffered frame log is flushed, milliseconds.
     pub flush_interval_ms: u64,
+    /// How often the buffered last-seen times are written, milliseconds (the API shows the
+    /// newest anyway).
+    pub last_seen_interval_ms: u64,
     /// Frame-log rows older than this many days are pruned in the background; 0 keeps them.
     pub frame_retention_days: u32,
 }
@@ -278,6 +281,7 @@ impl Default for DatabaseConfig {
             max_batch: 256,
             queue_capacity: 4096,
             flush_interval_ms: 1000,
+            last_seen_interval_ms: 10_000,
             frame_retention_days: 30,
         }
     }
@@ -291,6 +295,7 @@ impl std::fmt::Debug for DatabaseConfig {
             .field("max_batch", &self.max_batch)
             .field("queue_capacity", &self.queue_capacity)
             .field("flush_interval_ms", &self.flush_interval_ms)
+            .field("last_seen_interval_ms", &self.last_seen_interval_ms)
             .field("frame_retention_days", &self.frame_retention_days)
             .finish()
     }
@@ -305,6 +310,7 @@ impl DatabaseConfig {
             max_batch: self.max_batch.max(1),
             queue_capacity: self.queue_capacity.max(1),
             flush_interval: Duration::from_millis(self.flush_interval_ms.max(10)),
+            last_seen_interval: Duration::from_millis(self.last_seen_interval_ms.max(10)),
             frame_retention: (self.frame_retention_days > 0)
                 .then(|| Duration::from_secs(u64::from(self.frame_retention_days) * 24 * 60 * 60)),
             ..zaryad_store::StoreOptions::default()
@@ -675,6 +681,21 @@ mod tests {
         );
         config.database.frame_retention_days = 0;
         assert_eq!(config.database.store_options().frame_retention, None);
+    }
+
+    #[test]
+    fn last_seen_has_its_own_interval() {
+        let options = Config::default().database.store_options();
+        assert_eq!(options.flush_interval, Duration::from_secs(1));
+        assert_eq!(options.last_seen_interval, Duration::from_secs(10));
+        let tuned: Config = Figment::from(Serialized::defaults(Config::default()))
+            .merge(Toml::string("[database]\nlast_seen_interval_ms = 2500"))
+            .extract()
+            .unwrap();
+        assert_eq!(
+            tuned.database.store_options().last_seen_interval,
+            Duration::from_millis(2500)
+        );
     }
 
     #[test]

@@ -200,8 +200,12 @@ pub struct StoreOptions {
     pub max_batch: usize,
     /// Capacity of the writer's queue; callers wait when it is full (back-pressure).
     pub queue_capacity: usize,
-    /// How often buffered `last_seen` times and frame-log rows are flushed.
+    /// How often buffered frame-log rows are flushed.
     pub flush_interval: std::time::Duration,
+    /// How often buffered `last_seen` times are written: every station heard from since, one
+    /// row each. Reads of this store see the pending time anyway; the interval bounds what a
+    /// crash or another node sharing the database can miss.
+    pub last_seen_interval: std::time::Duration,
     /// Frame-log rows older than this are deleted in the background; `None` keeps them.
     /// Sessions and meter samples are never pruned.
     pub frame_retention: Option<std::time::Duration>,
@@ -223,6 +227,7 @@ impl Default for StoreOptions {
             max_batch: 256,
             queue_capacity: 4096,
             flush_interval: std::time::Duration::from_secs(2),
+            last_seen_interval: std::time::Duration::from_secs(10),
             frame_retention: Some(DEFAULT_FRAME_RETENTION),
             prune_interval: std::time::Duration::from_secs(300),
             prune_batch: 5000,

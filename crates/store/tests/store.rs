@@ -57,6 +57,7 @@ backend_tests!(
     frames_are_written_without_flush_when_the_buffer_fills,
     touches_coalesce_and_flush,
     touches_flush_on_their_interval,
+    last_seen_waits_for_its_own_interval,
     many_concurrent_commits_share_group_commits,
     a_failing_batch_fails_only_its_caller,
     transaction_ids_are_unique_and_survive_restarts,
@@ -98,6 +99,7 @@ impl Db {
         StoreOptions {
             url: self.url(),
             flush_interval: Duration::from_secs(3600),
+            last_seen_interval: Duration::from_secs(3600),
             // The fixed test times lie months in the past: retention would prune them.
             frame_retention: None,
             ..StoreOptions::default()
@@ -1023,6 +1025,7 @@ async fn touches_coalesce_and_flush(db: Db) {
 async fn touches_flush_on_their_interval(db: Db) {
     let options = StoreOptions {
         flush_interval: Duration::from_millis(50),
+        last_seen_interval: Duration::from_millis(80),
         ..db.options()
     };
     let store = zaryad_store::open(&options).await.unwrap();
@@ -1048,6 +1051,40 @@ async fn touches_flush_on_their_interval(db: Db) {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     panic!("the periodic flush did not write the touch and the frame");
+}
+
+async fn last_seen_waits_for_its_own_interval(db: Db) {
+    let options = StoreOptions {
+        flush_interval: Duration::from_millis(20),
+        last_seen_interval: Duration::from_secs(3600),
+        ..db.options()
+    };
+    let store = zaryad_store::open(&options).await.unwrap();
+    let mut station = full_station("CP-W");
+    station.last_seen_at = None;
+    store
+        .commit(batch(vec![WriteOp::UpsertStation(station.clone())]))
+        .await
+        .unwrap();
+    store.touch(&station.id, at(40, 0));
+    store.log_frame(frame("CP-W", 1)).await;
+    let other_view = db.open().await;
+    for _ in 0..100 {
+        if other_view.frames(&station.id, 10).await.unwrap().len() == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(other_view.frames(&station.id, 10).await.unwrap().len(), 1);
+    // The frame log went on its interval; the last-seen time waits for its own, while the
+    // store that noted it shows it already.
+    let stored = other_view.station(&station.id).await.unwrap().unwrap();
+    assert_eq!(stored.last_seen_at, None);
+    let shown = store.station(&station.id).await.unwrap().unwrap();
+    assert_eq!(shown.last_seen_at, Some(at(40, 0)));
+    store.flush().await.unwrap();
+    let stored = other_view.station(&station.id).await.unwrap().unwrap();
+    assert_eq!(stored.last_seen_at, Some(at(40, 0)));
 }
 
 async fn many_concurrent_commits_share_group_commits(db: Db) {

@@ -70,7 +70,13 @@ impl SqlStore {
             frame_pressure: frame_pressure.clone(),
             touches: touches.clone(),
         };
-        let writer = Writer::new(conn, inbox, options.max_batch, options.flush_interval);
+        let writer = Writer::new(
+            conn,
+            inbox,
+            options.max_batch,
+            options.flush_interval,
+            options.last_seen_interval,
+        );
         if C::OWN_THREAD {
             spawn_thread(writer);
         } else {

@@ -233,15 +233,17 @@ pub(crate) async fn apply<C: WriteConn>(
     rows: &mut GroupRows,
     pending: &mut GroupRows,
 ) -> Result<(), StoreError> {
-    let batched_kind = matches!(
+    // Operations that neither read nor delete session or connector rows.
+    let independent = matches!(
         op,
         WriteOp::UpsertSession(_)
             | WriteOp::UpsertConnector { .. }
             | WriteOp::InsertSamples { .. }
             | WriteOp::AppendEvent(_)
             | WriteOp::UpsertStation(_)
+            | WriteOp::RequestSessionCorrection { .. }
     );
-    if C::BATCH_EVENTS && !batched_kind {
+    if C::BATCH_EVENTS && !independent {
         // Anything else may read or delete those rows.
         pending.sessions.append(&mut rows.sessions);
         pending.connectors.append(&mut rows.connectors);

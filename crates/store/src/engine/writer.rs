@@ -177,7 +177,9 @@ pub(crate) struct Writer<C: WriteConn> {
     inbox: Inbox,
     max_batch: usize,
     flush_interval: Duration,
+    last_seen_interval: Duration,
     last_flush: Instant,
+    last_touch_flush: Instant,
     /// The flush interval came: write the frame buffer down, a chunk per round.
     frames_due: bool,
     /// `last_seen` times taken at the last flush interval and not written yet, in station
@@ -212,13 +214,16 @@ impl<C: WriteConn> Writer<C> {
         inbox: Inbox,
         max_batch: usize,
         flush_interval: Duration,
+        last_seen_interval: Duration,
     ) -> Writer<C> {
         Writer {
             conn,
             inbox,
             max_batch: max_batch.max(1),
             flush_interval,
+            last_seen_interval,
             last_flush: Instant::now(),
+            last_touch_flush: Instant::now(),
             frames_due: false,
             touches_due: Vec::new(),
         }
@@ -233,7 +238,11 @@ impl<C: WriteConn> Writer<C> {
 
     /// Serves requests until every sender is gone, then writes what is still buffered.
     pub(crate) async fn run(mut self) {
-        let mut tick = tokio::time::interval(self.flush_interval.max(Duration::from_millis(1)));
+        let mut tick = tokio::time::interval(
+            self.flush_interval
+                .min(self.last_seen_interval)
+                .max(Duration::from_millis(1)),
+        );
         tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
         tick.tick().await;
         loop {
@@ -284,6 +293,9 @@ impl<C: WriteConn> Writer<C> {
         if flush_all || self.last_flush.elapsed() >= self.flush_interval {
             self.last_flush = Instant::now();
             self.frames_due = true;
+        }
+        if flush_all || self.last_touch_flush.elapsed() >= self.last_seen_interval {
+            self.last_touch_flush = Instant::now();
             merge_touches(&mut self.touches_due, self.inbox.touches.take());
         }
         let frame_limit = if flush_all {
@@ -583,7 +595,13 @@ mod tests {
             frame_pressure: Arc::new(Notify::new()),
             touches: Arc::new(Touches::default()),
         };
-        let writer = Writer::new(conn, inbox, 64, Duration::from_secs(3600));
+        let writer = Writer::new(
+            conn,
+            inbox,
+            64,
+            Duration::from_secs(3600),
+            Duration::from_secs(3600),
+        );
         Harness {
             writer,
             requests,
