@@ -8,6 +8,7 @@ pub(crate) mod query;
 pub(crate) mod read;
 pub(crate) mod rows;
 mod touches;
+pub(crate) mod upserts;
 pub(crate) mod writer;
 
 use std::sync::Arc;

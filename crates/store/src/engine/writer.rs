@@ -17,10 +17,11 @@ use tokio::sync::{Notify, mpsc, oneshot};
 use tokio::time::{Instant, MissedTickBehavior};
 use zaryad_model::{StationId, Timestamp};
 
-use super::ops::{self, EventRow, GroupRows, SampleRow, Upsert};
+use super::ops::{self, EventRow, GroupRows, SampleRow};
 use super::query::{Arg, Query};
 use super::rows::timestamp_text;
 use super::touches::Touches;
+use super::upserts::Upsert;
 use crate::{FrameRecord, StoreError, WriteBatch};
 
 /// Most frame-log rows written in one round. The frame log is written in chunks of this size

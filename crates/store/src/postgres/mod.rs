@@ -9,9 +9,10 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{ConnectOptions, Connection, PgConnection};
 use zaryad_model::{StationId, Timestamp};
 
-use crate::engine::ops::{EventRow, SampleRow, Upsert};
+use crate::engine::ops::{EventRow, SampleRow};
 use crate::engine::query::Arg;
 use crate::engine::rows::{names_json, timestamp_text};
+use crate::engine::upserts::Upsert;
 use crate::engine::{SqlConn, SqlStore};
 use crate::{FrameRecord, StoreError, StoreOptions, redact_url};
 

@@ -1,0 +1,180 @@
+//! Session and connector upserts: the one statement for a row, and on PostgreSQL the same for
+//! many rows through arrays, which the writer uses for a whole group at once (see
+//! [`crate::engine::writer::WriteConn::BATCH_EVENTS`]). Both forms are assembled from one
+//! column list and one conflict clause, so they cannot drift apart.
+
+use super::query::Arg;
+
+macro_rules! session_columns {
+    () => {
+        "id, station_id, evse_id, connector_id, transaction_id, id_token, state, started_at,
+         ended_at, meter_start_wh, meter_stop_wh, meter_last_wh, energy_wh, stop_reason,
+         soc_percent, power_w, charging_state, last_seq_no, remote_start_id, quirks, updated_at,
+         register_history"
+    };
+}
+
+// ON CONFLICT … DO UPDATE (not a delete and insert) keeps the row's `seq`.
+macro_rules! session_conflict {
+    () => {
+        "ON CONFLICT (id) DO UPDATE SET
+             station_id = excluded.station_id,
+             evse_id = excluded.evse_id,
+             connector_id = excluded.connector_id,
+             transaction_id = excluded.transaction_id,
+             id_token = excluded.id_token,
+             state = excluded.state,
+             started_at = excluded.started_at,
+             ended_at = excluded.ended_at,
+             meter_start_wh = excluded.meter_start_wh,
+             meter_stop_wh = excluded.meter_stop_wh,
+             meter_last_wh = excluded.meter_last_wh,
+             energy_wh = excluded.energy_wh,
+             stop_reason = excluded.stop_reason,
+             soc_percent = excluded.soc_percent,
+             power_w = excluded.power_w,
+             charging_state = excluded.charging_state,
+             last_seq_no = excluded.last_seq_no,
+             remote_start_id = excluded.remote_start_id,
+             quirks = excluded.quirks,
+             updated_at = excluded.updated_at,
+             register_history = excluded.register_history"
+    };
+}
+
+macro_rules! connector_columns {
+    () => {
+        "station_id, evse_id, connector_id, reported_status, charging_state, connector_type,
+         error_code, info, status_at"
+    };
+}
+
+macro_rules! connector_conflict {
+    () => {
+        "ON CONFLICT (station_id, evse_id, connector_id) DO UPDATE SET
+             reported_status = excluded.reported_status,
+             charging_state = excluded.charging_state,
+             connector_type = excluded.connector_type,
+             error_code = excluded.error_code,
+             info = excluded.info,
+             status_at = excluded.status_at"
+    };
+}
+
+/// A kind of row the writer may upsert many of in one statement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Upsert {
+    Session,
+    Connector,
+}
+
+impl Upsert {
+    /// The statement for one row (`$1`, `$2`, … in argument order).
+    pub(crate) fn one(self) -> &'static str {
+        match self {
+            Upsert::Session => concat!(
+                "INSERT INTO sessions (",
+                session_columns!(),
+                ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15,
+                     $16, $17, $18, $19, $20, $21, $22) ",
+                session_conflict!()
+            ),
+            Upsert::Connector => concat!(
+                "INSERT INTO connectors (",
+                connector_columns!(),
+                ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ",
+                connector_conflict!()
+            ),
+        }
+    }
+
+    /// The same for many rows on PostgreSQL: each argument position is an array parameter,
+    /// inserted in the given order.
+    pub(crate) fn many(self) -> &'static str {
+        match self {
+            Upsert::Session => concat!(
+                "INSERT INTO sessions (",
+                session_columns!(),
+                ") SELECT ",
+                session_columns!(),
+                " FROM UNNEST($1::text[], $2::text[], $3::int8[], $4::int8[], $5::text[],
+                     $6::text[], $7::text[], $8::text[], $9::text[], $10::float8[],
+                     $11::float8[], $12::float8[], $13::float8[], $14::text[], $15::float8[],
+                     $16::float8[], $17::text[], $18::int8[], $19::int8[], $20::text[],
+                     $21::text[], $22::text[])
+                     WITH ORDINALITY AS row (",
+                session_columns!(),
+                ", n) ORDER BY n ",
+                session_conflict!()
+            ),
+            Upsert::Connector => concat!(
+                "INSERT INTO connectors (",
+                connector_columns!(),
+                ") SELECT ",
+                connector_columns!(),
+                " FROM UNNEST($1::text[], $2::int8[], $3::int8[], $4::text[], $5::text[],
+                     $6::text[], $7::text[], $8::text[], $9::text[])
+                     WITH ORDINALITY AS row (",
+                connector_columns!(),
+                ", n) ORDER BY n ",
+                connector_conflict!()
+            ),
+        }
+    }
+}
+
+/// The rows whose first `key_len` arguments no later row repeats, in order: one statement
+/// may not upsert a row twice.
+pub(crate) fn last_per_key(rows: &[Vec<Arg>], key_len: usize) -> Vec<Vec<Arg>> {
+    let key = |row: &Vec<Arg>| format!("{:?}", &row[..key_len.min(row.len())]);
+    let mut seen = std::collections::HashSet::new();
+    let mut kept: Vec<Vec<Arg>> = rows
+        .iter()
+        .rev()
+        .filter(|row| seen.insert(key(row)))
+        .cloned()
+        .collect();
+    kept.reverse();
+    kept
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(key: &str, n: i64) -> Vec<Arg> {
+        vec![Arg::Text(Some(key.to_owned())), Arg::Int(Some(n))]
+    }
+
+    #[test]
+    fn the_last_row_per_key_is_kept_in_order() {
+        let rows = vec![
+            row("a", 1),
+            row("b", 2),
+            row("a", 3),
+            row("c", 4),
+            row("b", 5),
+        ];
+        let kept = last_per_key(&rows, 1);
+        let shown: Vec<String> = kept.iter().map(|row| format!("{row:?}")).collect();
+        let expected: Vec<String> = [row("a", 3), row("c", 4), row("b", 5)]
+            .iter()
+            .map(|row| format!("{row:?}"))
+            .collect();
+        assert_eq!(shown, expected);
+        // With the whole row as the key nothing repeats.
+        assert_eq!(last_per_key(&rows, 2).len(), 5);
+    }
+
+    #[test]
+    fn both_forms_name_the_same_columns() {
+        for kind in [Upsert::Session, Upsert::Connector] {
+            let one = kind.one();
+            let many = kind.many();
+            let conflict = one.find("ON CONFLICT").unwrap();
+            assert!(many.ends_with(&one[conflict..]), "{kind:?}");
+            let placeholders = one.matches('$').count();
+            assert_eq!(many.matches("[]").count(), placeholders, "{kind:?}");
+        }
+    }
+}
