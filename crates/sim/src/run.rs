@@ -318,7 +318,9 @@ pub async fn run(config: RunConfig) -> Result<Summary, SimError> {
     // Chargers close only once every charger has its answers: a charger that disconnects
     // early makes the server record the disconnect while others still wait for answers,
     // and those would be counted as the server's latency.
-    let (drained_tx, mut drained_rx) = mpsc::channel::<()>(count.max(1));
+    // Each booted charger holds a sender until it has its answers: the channel closes when
+    // the last is dropped.
+    let (drained_tx, mut drained_rx) = mpsc::channel::<()>(1);
     let (close_tx, close_rx) = watch::channel(false);
     let permits = Arc::new(Semaphore::new(config.connect.concurrency.max(1)));
     let warmup = config.warmup;
@@ -359,7 +361,6 @@ pub async fn run(config: RunConfig) -> Result<Summary, SimError> {
             charger
                 .drive(shared, schedule, start, start + warmup, stop_rx)
                 .await;
-            let _ = drained_tx.send(()).await;
             drop(drained_tx);
             let _ = close_rx.wait_for(|close| *close).await;
             charger.close().await;
@@ -385,7 +386,6 @@ pub async fn run(config: RunConfig) -> Result<Summary, SimError> {
     let _ = stop_tx.send(true);
     let rss_after = config.server_pid.and_then(rss_kib);
     let waited = tokio::time::timeout(config.drain_timeout + Duration::from_secs(10), async {
-        // Every booted charger reports once drained (or the channel closes when none is left).
         while drained_rx.recv().await.is_some() {}
         let _ = close_tx.send(true);
         while tasks.join_next().await.is_some() {}

@@ -52,7 +52,7 @@ pub(crate) struct EventRow {
 #[derive(Debug, Default)]
 pub(crate) struct GroupRows {
     pub(crate) samples: Vec<SampleRow>,
-    /// Only where [`WriteConn::BATCH_EVENTS`] says so; elsewhere events are inserted in place.
+    /// Only where [`WriteConn::BATCH_ROWS`] says so; elsewhere events are inserted in place.
     pub(crate) events: Vec<EventRow>,
     /// Session upserts (their arguments), batched where events are.
     pub(crate) sessions: Vec<Vec<Arg>>,
@@ -74,15 +74,15 @@ impl GroupRows {
         &mut self,
         conn: &mut C,
     ) -> Result<(), StoreError> {
-        if !self.sessions.is_empty() {
-            conn.upsert_rows(Upsert::Session, &last_per_key(&self.sessions, 1))
-                .await?;
-            self.sessions.clear();
-        }
-        if !self.connectors.is_empty() {
-            conn.upsert_rows(Upsert::Connector, &last_per_key(&self.connectors, 3))
-                .await?;
-            self.connectors.clear();
+        for (kind, rows) in [
+            (Upsert::Session, &mut self.sessions),
+            (Upsert::Connector, &mut self.connectors),
+        ] {
+            if !rows.is_empty() {
+                conn.upsert_rows(kind, &last_per_key(rows, kind.key_len()))
+                    .await?;
+                rows.clear();
+            }
         }
         Ok(())
     }
@@ -111,7 +111,7 @@ pub(crate) async fn apply<C: WriteConn>(
             | WriteOp::UpsertStation(_)
             | WriteOp::RequestSessionCorrection { .. }
     );
-    if C::BATCH_EVENTS && !independent {
+    if C::BATCH_ROWS && !independent {
         // Anything else may read or delete those rows.
         pending.sessions.append(&mut rows.sessions);
         pending.connectors.append(&mut rows.connectors);
@@ -137,7 +137,7 @@ pub(crate) async fn apply<C: WriteConn>(
         WriteOp::UpsertConnector {
             station_id,
             connector,
-        } if C::BATCH_EVENTS => {
+        } if C::BATCH_ROWS => {
             rows.connectors
                 .push(upsert_connector(station_id, connector).args);
             return Ok(());
@@ -146,7 +146,7 @@ pub(crate) async fn apply<C: WriteConn>(
             station_id,
             connector,
         } => upsert_connector(station_id, connector),
-        WriteOp::UpsertSession(session) if C::BATCH_EVENTS => {
+        WriteOp::UpsertSession(session) if C::BATCH_ROWS => {
             rows.sessions.push(upsert_session(session)?.args);
             return Ok(());
         }
@@ -160,7 +160,7 @@ pub(crate) async fn apply<C: WriteConn>(
             sample_rows(station_id, *evse_id, session_id.as_deref(), new, samples);
             return Ok(());
         }
-        WriteOp::AppendEvent(event) if C::BATCH_EVENTS => {
+        WriteOp::AppendEvent(event) if C::BATCH_ROWS => {
             rows.events.push(event_row(event)?);
             return Ok(());
         }
@@ -313,15 +313,14 @@ fn upsert_connector(station_id: &StationId, connector: &Connector) -> Query {
         .opt_text(opt_timestamp_text(connector.status_at.as_ref()))
 }
 
-/// Writes a session: most writes are meter updates of a session whose indexed columns stay as
-/// they are, and where the database asks for it ([`WriteConn::UPDATE_SESSIONS_FIRST`]) an
-/// `UPDATE` that leaves those columns out of its `SET` list runs first; the full upsert runs
-/// only when that finds no row to change.
+/// Writes a session where rows are not batched (SQLite): most writes are meter updates of a
+/// session whose indexed columns stay as they are, and SQLite rewrites every index whose
+/// columns are named in `SET`, values changed or not. So an `UPDATE` that leaves those
+/// columns out runs first, and the full upsert only when it finds no row to change.
+/// (PostgreSQL compares the values itself and batches its upserts, see
+/// [`WriteConn::BATCH_ROWS`].)
 async fn write_session<C: WriteConn>(conn: &mut C, session: &Session) -> Result<(), StoreError> {
     let upsert = upsert_session(session)?;
-    if !C::UPDATE_SESSIONS_FIRST {
-        return conn.execute(upsert).await.map(drop);
-    }
     let update = Query {
         sql: std::borrow::Cow::Borrowed(
             "UPDATE sessions SET

@@ -1,6 +1,6 @@
 //! Session and connector upserts: the one statement for a row, and on PostgreSQL the same for
 //! many rows through arrays, which the writer uses for a whole group at once (see
-//! [`crate::engine::writer::WriteConn::BATCH_EVENTS`]). Both forms are assembled from one
+//! [`crate::engine::writer::WriteConn::BATCH_ROWS`]). Both forms are assembled from one
 //! column list and one conflict clause, so they cannot drift apart.
 
 use super::query::Arg;
@@ -69,6 +69,14 @@ pub(crate) enum Upsert {
 }
 
 impl Upsert {
+    /// How many leading arguments form the row's key.
+    pub(crate) fn key_len(self) -> usize {
+        match self {
+            Upsert::Session => 1,
+            Upsert::Connector => 3,
+        }
+    }
+
     /// The statement for one row (`$1`, `$2`, … in argument order).
     pub(crate) fn one(self) -> &'static str {
         match self {
@@ -126,6 +134,8 @@ impl Upsert {
 /// The rows whose first `key_len` arguments no later row repeats, in order: one statement
 /// may not upsert a row twice.
 pub(crate) fn last_per_key(rows: &[Vec<Arg>], key_len: usize) -> Vec<Vec<Arg>> {
+    // `Arg` holds floats and so cannot be hashed; keys are text and integers, whose debug
+    // form is exact.
     let key = |row: &Vec<Arg>| format!("{:?}", &row[..key_len.min(row.len())]);
     let mut seen = std::collections::HashSet::new();
     let mut kept: Vec<Vec<Arg>> = rows

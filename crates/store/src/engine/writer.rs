@@ -53,14 +53,7 @@ pub(crate) trait WriteConn: Send + 'static {
     /// statement each where they occur: worth it where a statement is a round trip, and only
     /// without savepoints (a request's rollback could otherwise reach rows of earlier requests
     /// written during it). Any other operation writes the pending upserts first.
-    const BATCH_EVENTS: bool = false;
-
-    /// Whether a session is written with an `UPDATE` of its mutable columns first and the
-    /// full upsert only when that finds no row: SQLite rewrites every index whose columns
-    /// are named in `SET`, whatever their values, while PostgreSQL compares the values (a
-    /// heap-only update when no indexed value changed) and would only pay a second round
-    /// trip for each new session.
-    const UPDATE_SESSIONS_FIRST: bool = false;
+    const BATCH_ROWS: bool = false;
 
     /// Whether the writer runs on a thread of its own (with a runtime of its own) because
     /// this connection blocks the thread while it works instead of awaiting.
@@ -183,7 +176,7 @@ pub(crate) struct Writer<C: WriteConn> {
     last_touch_flush: Instant,
     /// The flush interval came: write the frame buffer down, a chunk per round.
     frames_due: bool,
-    /// `last_seen` times taken at the last flush interval and not written yet, in station
+    /// `last_seen` times taken at their last interval and not written yet, in station
     /// order, a chunk per round.
     touches_due: Vec<(StationId, Timestamp)>,
 }

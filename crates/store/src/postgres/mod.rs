@@ -86,8 +86,9 @@ fn without_nul(text: &str) -> String {
 crate::engine::glue::impl_write_conn!(SqlConn<PgConnection>, {
     const BEGIN: &'static str = "BEGIN";
     const SAVEPOINTS: bool = false;
-    // Every event of a group in one statement: each is otherwise a round trip of the one writer.
-    const BATCH_EVENTS: bool = true;
+    // A group's events, session and connector upserts in one statement each: each is
+    // otherwise a round trip of the one writer.
+    const BATCH_ROWS: bool = true;
 
     async fn insert_events(&mut self, rows: &[EventRow]) -> Result<(), StoreError> {
         // WITH ORDINALITY … ORDER BY hands out `seq` in the given order, which the outbox's

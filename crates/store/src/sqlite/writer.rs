@@ -115,7 +115,6 @@ impl WriteConn for SqliteWriteConn {
     // Cheap here: a savepoint is a call into SQLite, not a round trip.
     const SAVEPOINTS: bool = true;
     const OWN_THREAD: bool = true;
-    const UPDATE_SESSIONS_FIRST: bool = true;
 
     async fn control(&mut self, sql: &'static str) -> Result<(), StoreError> {
         let mut statement = self.statement(sql)?;
