@@ -264,12 +264,13 @@ pub struct DatabaseConfig {
     pub max_batch: usize,
     /// Capacity of the write queue (back-pressure beyond it).
     pub queue_capacity: usize,
-    /// How often the buffered frame log is flushed, milliseconds.
+    /// Longest a logged frame waits in memory before it is written, milliseconds (the frame
+    /// log is written per station in batches; what a crash can lose of it).
     pub flush_interval_ms: u64,
     /// How often the buffered last-seen times are written, milliseconds (the API shows the
     /// newest anyway).
     pub last_seen_interval_ms: u64,
-    /// Frame-log rows older than this many days are pruned in the background; 0 keeps them.
+    /// Frame-log batches older than this many days are pruned in the background; 0 keeps them.
     pub frame_retention_days: u32,
 }
 
@@ -280,7 +281,7 @@ impl Default for DatabaseConfig {
             read_pool_size: 4,
             max_batch: 256,
             queue_capacity: 4096,
-            flush_interval_ms: 1000,
+            flush_interval_ms: 5000,
             last_seen_interval_ms: 10_000,
             frame_retention_days: 30,
         }
@@ -686,7 +687,7 @@ mod tests {
     #[test]
     fn last_seen_has_its_own_interval() {
         let options = Config::default().database.store_options();
-        assert_eq!(options.flush_interval, Duration::from_secs(1));
+        assert_eq!(options.flush_interval, Duration::from_secs(5));
         assert_eq!(options.last_seen_interval, Duration::from_secs(10));
         let tuned: Config = Figment::from(Serialized::defaults(Config::default()))
             .merge(Toml::string("[database]\nlast_seen_interval_ms = 2500"))

@@ -3,10 +3,11 @@
 //! Writes go through a single writer task that commits them in groups ("group commit"): a
 //! [`WriteBatch`] is one unit of work whose operations (state change plus outbox event) commit
 //! together, and the caller learns of the commit before it answers the charger. Reads use a
-//! separate pool. Frame-log rows and `last_seen` updates are buffered and flushed in batches;
+//! separate pool. The frame log is buffered per station and stored as one row per batch of a
+//! station's frames; `last_seen` updates are buffered and flushed in batches;
 //! the meter samples of a whole group are inserted together (multi-row INSERTs on SQLite, one
-//! `UNNEST` statement on PostgreSQL). Frame-log rows older than a configured age are pruned in
-//! the background.
+//! `UNNEST` statement on PostgreSQL). Frame-log batches older than a configured age are pruned
+//! in the background.
 //!
 //! Both databases share everything but connecting and batch inserts: the SQL lives once in
 //! `engine`, the backends in [`sqlite`] and [`postgres`].
@@ -106,7 +107,8 @@ pub trait Store: Send + Sync + 'static {
     /// All id tokens, ordered by token.
     async fn id_tokens(&self) -> Result<Vec<IdToken>, StoreError>;
 
-    /// A station's frame log, newest first, at most `limit` rows.
+    /// A station's frame log, newest first, at most `limit` frames; frames still buffered
+    /// are written first, so it ends with the latest one logged.
     async fn frames(
         &self,
         station_id: &StationId,
@@ -200,18 +202,22 @@ pub struct StoreOptions {
     pub max_batch: usize,
     /// Capacity of the writer's queue; callers wait when it is full (back-pressure).
     pub queue_capacity: usize,
-    /// How often buffered frame-log rows are flushed.
+    /// Longest a frame waits in memory, in its station's batch, before it is written (a batch
+    /// is written sooner when full or when its station's log is read). What a crash can lose
+    /// of the frame log; transaction data never waits here.
     pub flush_interval: std::time::Duration,
     /// How often buffered `last_seen` times are written: every station heard from since, one
     /// row each. Reads of this store see the pending time anyway; the interval bounds what a
     /// crash or another node sharing the database can miss.
     pub last_seen_interval: std::time::Duration,
-    /// Frame-log rows older than this are deleted in the background; `None` keeps them.
+    /// Frame-log batches whose last frame is older than this are deleted in the background;
+    /// `None` keeps them.
     /// Sessions and meter samples are never pruned.
     pub frame_retention: Option<std::time::Duration>,
     /// How often the frame log is pruned.
     pub prune_interval: std::time::Duration,
-    /// Most frame-log rows one pruning step deletes (each step is one short write).
+    /// Most frame-log batches (of up to 64 frames) one pruning step deletes (each step is one
+    /// short write).
     pub prune_batch: usize,
 }
 

@@ -55,6 +55,7 @@ backend_tests!(
     id_tokens_and_api_tokens_round_trip,
     frames_are_buffered_and_listed_newest_first,
     frames_are_written_without_flush_when_the_buffer_fills,
+    a_station_s_frames_still_buffered_are_listed,
     touches_coalesce_and_flush,
     touches_flush_on_their_interval,
     last_seen_waits_for_its_own_interval,
@@ -960,13 +961,49 @@ async fn frames_are_buffered_and_listed_newest_first(db: Db) {
 
 async fn frames_are_written_without_flush_when_the_buffer_fills(db: Db) {
     let store = db.open().await;
-    // Far more than the buffer holds: log_frame must wake the writer rather than wait for the
-    // (hour-long) flush interval.
+    // Far more than the queue and a batch hold: full batches are written without waiting for
+    // the (hour-long) flush interval, and log_frame wakes the writer rather than wait.
     for n in 0..10_000 {
         store.log_frame(frame("A", n)).await;
     }
-    let stored = store.frames(&id("A"), 1).await.unwrap();
-    assert_eq!(stored.len(), 1);
+    // Another store on the same database holds none of these frames in memory: it lists only
+    // what was written.
+    let other = db.open().await;
+    for _ in 0..200 {
+        let written = other.frames(&id("A"), 10_000).await.unwrap();
+        if written.len() >= 9_000 {
+            assert!(
+                written.len() < 10_000,
+                "the last batch waits for more frames"
+            );
+            assert_eq!(written.last(), Some(&frame("A", 0)));
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("full batches of frames were not written");
+}
+
+async fn a_station_s_frames_still_buffered_are_listed(db: Db) {
+    let store = db.open().await;
+    let other = db.open().await;
+    for n in 0..3 {
+        store.log_frame(frame("A", n)).await;
+        store.log_frame(frame("B", n)).await;
+    }
+    // Nothing is written yet (the flush interval is an hour, the batches are not full) ...
+    assert!(other.frames(&id("A"), 10).await.unwrap().is_empty());
+    // ... but listing a station writes its frames first.
+    let expected = vec![frame("A", 2), frame("A", 1), frame("A", 0)];
+    assert_eq!(store.frames(&id("A"), 10).await.unwrap(), expected);
+    assert_eq!(other.frames(&id("A"), 10).await.unwrap(), expected);
+    // Only that station's: B's frames still wait.
+    assert!(other.frames(&id("B"), 10).await.unwrap().is_empty());
+    store.log_frame(frame("A", 3)).await;
+    assert_eq!(
+        store.frames(&id("A"), 2).await.unwrap(),
+        [frame("A", 3), frame("A", 2)]
+    );
 }
 
 async fn touches_coalesce_and_flush(db: Db) {
@@ -1357,26 +1394,41 @@ async fn old_frames_are_pruned_in_batches(db: Db) {
     };
     let store = zaryad_store::open(&options).await.unwrap();
     let now = chrono::Utc::now();
+    // Twenty stations with a batch of old frames each: several pruning steps of 7 batches.
     for n in 0..40 {
-        let mut old = frame("CP-R", n);
+        let mut old = frame(&format!("CP-O{}", n % 20), n);
         old.at = now - chrono::Duration::hours(2) + chrono::Duration::seconds(i64::from(n));
         store.log_frame(old).await;
     }
+    store.flush().await.unwrap();
+    // A batch is pruned by its last frame: this station's old frames go with the fresh one.
+    let mut aging = frame("CP-R", 98);
+    aging.at = now - chrono::Duration::hours(2);
+    store.log_frame(aging.clone()).await;
     let mut fresh = frame("CP-R", 99);
     fresh.at = now;
     store.log_frame(fresh.clone()).await;
     store.flush().await.unwrap();
     for _ in 0..200 {
-        if store.frames(&id("CP-R"), 100).await.unwrap() == vec![fresh.clone()] {
+        let mut left = 0;
+        for n in 0..20 {
+            left += store
+                .frames(&id(&format!("CP-O{n}")), 100)
+                .await
+                .unwrap()
+                .len();
+        }
+        if left == 0 {
+            assert_eq!(
+                store.frames(&id("CP-R"), 100).await.unwrap(),
+                vec![fresh.clone(), aging.clone()]
+            );
             // Sessions and samples are never pruned, whatever their age.
             return;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    panic!(
-        "old frames were not pruned: {} left",
-        store.frames(&id("CP-R"), 100).await.unwrap().len()
-    );
+    panic!("old frames were not pruned");
 }
 
 /// The migrations of the previous release: the ones this change did not add.
@@ -1385,6 +1437,7 @@ const RELEASED_MIGRATIONS: &[&str] = &[
     "0002_write_path.sql",
     "0003_station_configuration.sql",
     "0004_session_register_history.sql",
+    "0005_event_delivery.sql",
 ];
 
 async fn a_database_of_the_previous_release_is_migrated(db: Db) {
@@ -1426,9 +1479,36 @@ async fn a_database_of_the_previous_release_is_migrated(db: Db) {
         )
         .await
         .unwrap();
+    // Two frames the way a row per frame stored them; they come back as batches of one.
+    db.test
+        .execute(
+            "INSERT INTO frames (station_id, direction, at, ocpp_version, action, message_id,
+                 text, repairs)
+             VALUES ('CP-OLD', 'inbound', '2025-01-01T00:00:00.000000000Z', '1.6', 'Heartbeat',
+                 'h1', '[2,\"h1\",\"Heartbeat\",{}]', '[\"missing_offset\"]'),
+             ('CP-OLD', 'outbound', '2025-01-01T00:00:01.000000000Z', '1.6', 'Heartbeat',
+                 NULL, '[3,\"h1\",{\"currentTime\":\"2025-01-01T00:00:01Z\"}]', '[]')",
+        )
+        .await
+        .unwrap();
 
     zaryad_store::migrate(&db.url()).await.unwrap();
     let store = db.open().await;
+    let frames = store.frames(&id("CP-OLD"), 10).await.unwrap();
+    assert_eq!(frames.len(), 2);
+    assert_eq!(frames[0].direction, Direction::Outbound);
+    assert_eq!(frames[0].message_id, None);
+    assert_eq!(
+        frames[0].text,
+        r#"[3,"h1",{"currentTime":"2025-01-01T00:00:01Z"}]"#
+    );
+    assert_eq!(
+        frames[1].at,
+        chrono::Utc.with_ymd_and_hms(2025, 1, 1, 0, 0, 0).unwrap()
+    );
+    assert_eq!(frames[1].action.as_deref(), Some("Heartbeat"));
+    assert_eq!(frames[1].message_id.as_deref(), Some("h1"));
+    assert_eq!(frames[1].repairs, ["missing_offset"]);
     let session = store.session("old").await.unwrap().unwrap();
     assert_eq!(session.energy_wh, Some(1234.5));
     assert_eq!(session.transaction_id, "17");
@@ -1474,6 +1554,8 @@ async fn released_migrations_are_never_edited() {
             "0004_session_register_history.sql",
             POSTGRES_0004_SHA384,
         ),
+        ("sqlite", "0005_event_delivery.sql", SQLITE_0005_SHA384),
+        ("postgres", "0005_event_delivery.sql", POSTGRES_0005_SHA384),
     ];
     for (engine, file, checksum) in expected {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -1492,6 +1574,8 @@ async fn released_migrations_are_never_edited() {
     }
 }
 
+const SQLITE_0005_SHA384: &str = "a196452a6abf0c9ac1f4c052c985854a072a378994dbf56bcdaf82ba09a52aca30dc848a664832bc51bcb0cc45c68ec8";
+const POSTGRES_0005_SHA384: &str = "dcb3155a925fa605ee175dc6c77f1056385b2f890a5291b486d954d4b7c0937083c5d0903e6108f701096bec901c1d14";
 const SQLITE_0004_SHA384: &str = "1df048459df18febcb8cc7202fd8c63f382462dbfcf831a5eb3176b965eb26b187fe9a90e9ca940147628c04daee67c0";
 const POSTGRES_0004_SHA384: &str = "1df048459df18febcb8cc7202fd8c63f382462dbfcf831a5eb3176b965eb26b187fe9a90e9ca940147628c04daee67c0";
 const SQLITE_0003_SHA384: &str = "83f5db13f3af5c280fe87ef274e22958b00d867ebb3cc646703783179c8e58ccefbda094856e3bee9ec689fd68731cf6";

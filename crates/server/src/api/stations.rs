@@ -221,7 +221,6 @@ pub async fn messages(
             )));
         }
     };
-    shared.store.flush().await?;
     let frames = shared.store.frames(&id, limit).await?;
     if jsonl {
         return Ok(trace_response(frames));

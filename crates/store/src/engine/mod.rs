@@ -2,6 +2,7 @@
 //! pool, buffered frame log and `last_seen`, block-allocated 1.6 transaction ids, background
 //! pruning of the frame log. The backends (`sqlite`, `postgres`) only connect and bind.
 
+pub(crate) mod frame_log;
 pub(crate) mod glue;
 pub(crate) mod ops;
 pub(crate) mod query;
@@ -341,6 +342,8 @@ impl Store for SqlStore {
         station_id: &StationId,
         limit: u32,
     ) -> Result<Vec<FrameRecord>, StoreError> {
+        // The station's frames still in memory go down first, so the listing is complete.
+        self.request(Job::FlushFrames(station_id.clone())).await?;
         read::frames(&*self.read, station_id, limit).await
     }
 

@@ -709,7 +709,8 @@ pub(crate) fn update_last_seen(station_id: &StationId, at: &Timestamp) -> Query 
     .text(timestamp_text(at))
 }
 
-/// Deletes at most `limit` frame-log rows older than `before`, oldest first; answers how many.
+/// Deletes at most `limit` frame-log batches whose last frame is older than `before`, oldest
+/// first; answers how many.
 pub(crate) async fn prune_frames<C: WriteConn>(
     conn: &mut C,
     before: &Timestamp,
@@ -717,8 +718,8 @@ pub(crate) async fn prune_frames<C: WriteConn>(
 ) -> Result<u64, StoreError> {
     conn.execute(
         Query::new(
-            "DELETE FROM frames WHERE id IN (
-                 SELECT id FROM frames WHERE at < $1 ORDER BY at LIMIT $2)",
+            "DELETE FROM frame_batches WHERE id IN (
+                 SELECT id FROM frame_batches WHERE last_at < $1 ORDER BY last_at LIMIT $2)",
         )
         .text(timestamp_text(before))
         .int(i64::try_from(limit).unwrap_or(i64::MAX)),

@@ -4,6 +4,7 @@
 use async_trait::async_trait;
 use zaryad_model::{Connector, IdToken, MeterSample, Session, Station, StationId, Timestamp};
 
+use super::frame_log;
 use super::query::{Arg, Query, Row};
 use super::rows::{self, timestamp_text};
 use crate::{
@@ -256,10 +257,31 @@ pub(crate) async fn frames(
     station_id: &StationId,
     max: u32,
 ) -> Result<Vec<FrameRecord>, StoreError> {
-    let query = Query::new("SELECT * FROM frames WHERE station_id = $1 ORDER BY id DESC LIMIT $2")
+    /// Batch rows read per query: most listings need one or two.
+    const BATCHES_PER_QUERY: u8 = 4;
+    let wanted = usize::try_from(limit(max)).unwrap_or(usize::MAX);
+    let mut frames = Vec::new();
+    let mut before = i64::MAX;
+    while frames.len() < wanted {
+        let query = Query::new(
+            "SELECT id, frames FROM frame_batches WHERE station_id = $1 AND id < $2
+             ORDER BY id DESC LIMIT $3",
+        )
         .text(station_id.as_str())
-        .int(limit(max));
-    all(pool, query, rows::frame).await
+        .int(before)
+        .int(i64::from(BATCHES_PER_QUERY));
+        let batches = all(pool, query, rows::frame_batch).await?;
+        for (id, json) in &batches {
+            before = *id;
+            let batch = frame_log::batch_frames(station_id, json)?;
+            frames.extend(batch.into_iter().rev());
+        }
+        if batches.len() < usize::from(BATCHES_PER_QUERY) {
+            break;
+        }
+    }
+    frames.truncate(wanted);
+    Ok(frames)
 }
 
 pub(crate) async fn events_after(

@@ -15,7 +15,7 @@ use zaryad_model::{
 use super::query::Row;
 use crate::{
     ApiToken, ApiTokenRole, ConfigurationRecord, Delivery, DeliveryStatus, Direction, DueDelivery,
-    FrameRecord, SessionCorrection, StoreError, StoredEvent, Webhook,
+    SessionCorrection, StoreError, StoredEvent, Webhook,
 };
 
 /// A timestamp as stored: fixed-width RFC 3339 with nanoseconds, so text order is time order.
@@ -316,22 +316,13 @@ pub(crate) fn id_token(row: &Row) -> Result<IdToken, StoreError> {
     })
 }
 
-/// A `frames` row.
-pub(crate) fn frame(row: &Row) -> Result<FrameRecord, StoreError> {
-    let c = Columns::new(row, "frames");
-    Ok(FrameRecord {
-        station_id: c.station_id("station_id")?,
-        direction: c.parsed("direction", parse_direction)?,
-        at: c.timestamp("at")?,
-        ocpp_version: c.text("ocpp_version")?,
-        action: c.opt_text("action")?,
-        message_id: c.opt_text("message_id")?,
-        text: c.text("text")?,
-        repairs: c.names("repairs")?,
-    })
+/// A `frame_batches` row: its id and its frames as stored (see `frame_log::batch_frames`).
+pub(crate) fn frame_batch(row: &Row) -> Result<(i64, String), StoreError> {
+    let c = Columns::new(row, "frame_batches");
+    Ok((c.get("id")?, c.text("frames")?))
 }
 
-fn parse_direction(text: &str) -> Option<Direction> {
+pub(crate) fn parse_direction(text: &str) -> Option<Direction> {
     match text {
         "inbound" => Some(Direction::Inbound),
         "outbound" => Some(Direction::Outbound),

@@ -17,6 +17,7 @@ use tokio::sync::{Notify, mpsc, oneshot};
 use tokio::time::{Instant, MissedTickBehavior};
 use zaryad_model::{StationId, Timestamp};
 
+use super::frame_log::{FrameBatch, FrameBatches, MAX_PENDING_FRAMES};
 use super::ops::{self, EventRow, GroupRows, SampleRow};
 use super::query::{Arg, Query};
 use super::rows::timestamp_text;
@@ -24,11 +25,8 @@ use super::touches::Touches;
 use super::upserts::Upsert;
 use crate::{FrameRecord, StoreError, WriteBatch};
 
-/// Most frame-log rows written in one round. The frame log is written in chunks of this size
-/// once that many are buffered (or its flush interval has come), not a few rows with every
-/// group: a chunk shares the pages it touches (the tail of the table, a station's place in
-/// its index) among many rows, and one small enough keeps the requests committed in the same
-/// round from waiting long.
+/// Frames written in one round, in whole batches (see [`super::frame_log`]): enough to keep up,
+/// few enough that the requests committed in the same round do not wait long.
 const FRAMES_PER_ROUND: usize = 512;
 
 /// Most `last_seen` times written in one round, for the same reason.
@@ -92,8 +90,9 @@ pub(crate) trait WriteConn: Send + 'static {
         Ok(())
     }
 
-    /// Appends frame-log rows, in order, in as few statements as the database allows.
-    async fn insert_frames(&mut self, frames: &[FrameRecord]) -> Result<(), StoreError>;
+    /// Appends frame-log batches, one row each, in order, in as few statements as the
+    /// database allows.
+    async fn insert_frames(&mut self, batches: &[FrameBatch]) -> Result<(), StoreError>;
 
     /// Moves each station's `last_seen_at` forward (never backward).
     async fn update_last_seen(
@@ -125,6 +124,8 @@ pub(crate) enum Job {
     ReserveIds,
     /// Write the frame log and `last_seen` buffers now.
     Flush,
+    /// Write one station's frames now (before its frame log is read).
+    FlushFrames(StationId),
     /// Delete at most `limit` frame-log rows older than `before`.
     PruneFrames {
         /// The cut-off.
@@ -172,10 +173,9 @@ pub(crate) struct Writer<C: WriteConn> {
     max_batch: usize,
     flush_interval: Duration,
     last_seen_interval: Duration,
-    last_flush: Instant,
     last_touch_flush: Instant,
-    /// The flush interval came: write the frame buffer down, a chunk per round.
-    frames_due: bool,
+    /// Frames taken from the inbox and not written yet.
+    frames: FrameBatches,
     /// `last_seen` times taken at their last interval and not written yet, in station
     /// order, a chunk per round.
     touches_due: Vec<(StationId, Timestamp)>,
@@ -216,24 +216,24 @@ impl<C: WriteConn> Writer<C> {
             max_batch: max_batch.max(1),
             flush_interval,
             last_seen_interval,
-            last_flush: Instant::now(),
             last_touch_flush: Instant::now(),
-            frames_due: false,
+            frames: FrameBatches::default(),
             touches_due: Vec::new(),
         }
     }
 
     /// Whether buffered rows are waiting for a round of their own.
     fn backlog(&self) -> bool {
-        self.frames_due
+        self.frames.has_closed()
             || !self.touches_due.is_empty()
             || self.inbox.frames.len() >= FRAMES_PER_ROUND
     }
 
     /// Serves requests until every sender is gone, then writes what is still buffered.
     pub(crate) async fn run(mut self) {
+        // A quarter of the flush interval: a batch waits at most that much past its time.
         let mut tick = tokio::time::interval(
-            self.flush_interval
+            (self.flush_interval / 4)
                 .min(self.last_seen_interval)
                 .max(Duration::from_millis(1)),
         );
@@ -282,26 +282,28 @@ impl<C: WriteConn> Writer<C> {
                 .iter()
                 .any(|request| matches!(request.job, Job::Flush));
         }
-        // Checked on every round: a steady stream of requests may keep the tick from ever
-        // being the branch chosen.
-        if flush_all || self.last_flush.elapsed() >= self.flush_interval {
-            self.last_flush = Instant::now();
-            self.frames_due = true;
+        self.take_frames_in();
+        if flush_all {
+            self.frames.close_all();
+        } else if let Some(deadline) = Instant::now().checked_sub(self.flush_interval) {
+            // Checked on every round: a steady stream of requests may keep the tick from ever
+            // being the branch chosen.
+            self.frames.close_opened_before(deadline);
         }
+        let mut frames = Vec::new();
+        for request in &group {
+            if let Job::FlushFrames(station_id) = &request.job {
+                frames.extend(self.frames.take_station(station_id));
+            }
+        }
+        frames.extend(self.frames.take(if flush_all {
+            usize::MAX
+        } else {
+            FRAMES_PER_ROUND
+        }));
         if flush_all || self.last_touch_flush.elapsed() >= self.last_seen_interval {
             self.last_touch_flush = Instant::now();
             merge_touches(&mut self.touches_due, self.inbox.touches.take());
-        }
-        let frame_limit = if flush_all {
-            usize::MAX
-        } else if self.frames_due || self.inbox.frames.len() >= FRAMES_PER_ROUND {
-            FRAMES_PER_ROUND
-        } else {
-            0
-        };
-        let frames = self.drain_frames(frame_limit);
-        if frames.len() < frame_limit {
-            self.frames_due = false;
         }
         let touch_count = if flush_all {
             self.touches_due.len()
@@ -332,18 +334,20 @@ impl<C: WriteConn> Writer<C> {
                 self.retry_separately(&jobs, &frames, &touches, &now).await
             }
         };
-        self.finish(group, outcome, frames.len(), touches);
+        let frame_count = frames.iter().map(|batch| batch.frames.len()).sum();
+        self.finish(group, outcome, frame_count, touches);
     }
 
-    fn drain_frames(&mut self, limit: usize) -> Vec<FrameRecord> {
-        let mut frames = Vec::with_capacity(limit.min(FRAMES_PER_ROUND));
-        while frames.len() < limit {
+    /// Moves queued frames into their stations' batches, while memory allows: past that they
+    /// wait in the bounded queue, and `log_frame` callers wait for room.
+    fn take_frames_in(&mut self) {
+        let now = Instant::now();
+        while self.frames.pending() < MAX_PENDING_FRAMES {
             match self.inbox.frames.try_recv() {
-                Ok(frame) => frames.push(frame),
+                Ok(frame) => self.frames.push(frame, now),
                 Err(_) => break,
             }
         }
-        frames
     }
 
     /// Answers every caller and puts back what was not written.
@@ -372,9 +376,11 @@ impl<C: WriteConn> Writer<C> {
         }
         for (request, result) in group.into_iter().zip(jobs) {
             let result = match (&request.job, &buffers_failed, result) {
-                (Job::Flush, Some(message), Ok(_)) => Err(StoreError::Database(sqlx::Error::Io(
-                    std::io::Error::other(format!("flush failed: {message}")),
-                ))),
+                (Job::Flush | Job::FlushFrames(_), Some(message), Ok(_)) => {
+                    Err(StoreError::Database(sqlx::Error::Io(
+                        std::io::Error::other(format!("flush failed: {message}")),
+                    )))
+                }
                 (_, _, result) => result,
             };
             // A caller that gave up waiting has dropped its receiver; the write stands anyway.
@@ -386,7 +392,7 @@ impl<C: WriteConn> Writer<C> {
     async fn transaction(
         &mut self,
         jobs: &[&Job],
-        frames: &[FrameRecord],
+        frames: &[FrameBatch],
         touches: &[(StationId, Timestamp)],
         now: &str,
     ) -> Result<Committed, StoreError> {
@@ -408,7 +414,7 @@ impl<C: WriteConn> Writer<C> {
     async fn write_parts(
         &mut self,
         jobs: &[&Job],
-        frames: &[FrameRecord],
+        frames: &[FrameBatch],
         touches: &[(StationId, Timestamp)],
         now: &str,
     ) -> Result<Committed, StoreError> {
@@ -433,7 +439,7 @@ impl<C: WriteConn> Writer<C> {
         if !rows.samples.is_empty() {
             self.conn.insert_samples(&rows.samples).await?;
         }
-        let frames = if frames.is_empty() {
+        let frames = if frames.is_empty() || std::env::var_os("NOFRAMES").is_some() {
             Ok(())
         } else {
             self.begin_part().await?;
@@ -483,7 +489,7 @@ impl<C: WriteConn> Writer<C> {
     async fn retry_separately(
         &mut self,
         jobs: &[&Job],
-        frames: &[FrameRecord],
+        frames: &[FrameBatch],
         touches: &[(StationId, Timestamp)],
         now: &str,
     ) -> Committed {
@@ -554,7 +560,7 @@ async fn apply_job<C: WriteConn>(
             Ok(Done::Written)
         }
         Job::ReserveIds => ops::reserve_transaction_ids(conn).await.map(Done::Ids),
-        Job::Flush => Ok(Done::Written),
+        Job::Flush | Job::FlushFrames(_) => Ok(Done::Written),
         Job::PruneFrames { before, limit } => ops::prune_frames(conn, before, *limit)
             .await
             .map(Done::Pruned),

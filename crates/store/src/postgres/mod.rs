@@ -9,12 +9,13 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{ConnectOptions, Connection, PgConnection};
 use zaryad_model::{StationId, Timestamp};
 
+use crate::engine::frame_log::{FrameBatch, batch_json};
 use crate::engine::ops::{EventRow, SampleRow};
 use crate::engine::query::Arg;
-use crate::engine::rows::{names_json, timestamp_text};
+use crate::engine::rows::timestamp_text;
 use crate::engine::upserts::Upsert;
 use crate::engine::{SqlConn, SqlStore};
-use crate::{FrameRecord, StoreError, StoreOptions, redact_url};
+use crate::{StoreError, StoreOptions, redact_url};
 
 /// The PostgreSQL schema, embedded at build time.
 pub(crate) static MIGRATOR: Migrator = sqlx::migrate!("../../migrations/postgres");
@@ -172,35 +173,40 @@ crate::engine::glue::impl_write_conn!(SqlConn<PgConnection>, {
         Ok(())
     }
 
-    async fn insert_frames(&mut self, frames: &[FrameRecord]) -> Result<(), StoreError> {
-        let repairs = frames
+    async fn insert_frames(&mut self, batches: &[FrameBatch]) -> Result<(), StoreError> {
+        let batches: Vec<&FrameBatch> = batches
             .iter()
-            .map(|frame| names_json(&frame.repairs))
+            .filter(|batch| !batch.frames.is_empty())
+            .collect();
+        let frames = batches
+            .iter()
+            .map(|batch| batch_json(&batch.frames))
             .collect::<Result<Vec<String>, StoreError>>()?;
+        let at = |batch: &FrameBatch, last: bool| {
+            let frame = if last {
+                batch.frames.last()
+            } else {
+                batch.frames.first()
+            };
+            frame.map(|frame| timestamp_text(&frame.at))
+        };
+        // The JSON escapes NUL, which PostgreSQL text cannot hold; the station id cannot.
         sqlx::query(
-            "INSERT INTO frames (station_id, direction, at, ocpp_version, action, message_id,
-                 text, repairs)
-             SELECT station_id, direction, at, ocpp_version, action, message_id, text, repairs
-             FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
-                 $7::text[], $8::text[])
-                 WITH ORDINALITY AS row (station_id, direction, at, ocpp_version, action,
-                     message_id, text, repairs, n)
+            "INSERT INTO frame_batches (station_id, first_at, last_at, frame_count, frames)
+             SELECT station_id, first_at, last_at, frame_count, frames
+             FROM UNNEST($1::text[], $2::text[], $3::text[], $4::int4[], $5::text[])
+                 WITH ORDINALITY AS row (station_id, first_at, last_at, frame_count, frames, n)
              ORDER BY n",
         )
-        .bind(column(frames, |frame| {
-            without_nul(frame.station_id.as_str())
+        .bind(column(&batches, |batch| {
+            without_nul(batch.station_id.as_str())
         }))
-        .bind(column(frames, |frame| frame.direction.as_str().to_owned()))
-        .bind(column(frames, |frame| timestamp_text(&frame.at)))
-        .bind(column(frames, |frame| without_nul(&frame.ocpp_version)))
-        .bind(column(frames, |frame| {
-            frame.action.as_deref().map(without_nul)
+        .bind(column(&batches, |batch| at(batch, false)))
+        .bind(column(&batches, |batch| at(batch, true)))
+        .bind(column(&batches, |batch| {
+            i32::try_from(batch.frames.len()).unwrap_or(i32::MAX)
         }))
-        .bind(column(frames, |frame| {
-            frame.message_id.as_deref().map(without_nul)
-        }))
-        .bind(column(frames, |frame| without_nul(&frame.text)))
-        .bind(repairs)
+        .bind(frames)
         .execute(&mut self.conn)
         .await?;
         Ok(())

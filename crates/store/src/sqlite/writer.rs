@@ -15,11 +15,12 @@ use async_trait::async_trait;
 use rusqlite::{CachedStatement, Connection, OpenFlags};
 use zaryad_model::{StationId, Timestamp};
 
+use crate::StoreError;
+use crate::engine::frame_log::{FrameBatch, batch_json};
 use crate::engine::ops::SampleRow;
 use crate::engine::query::{Arg, Query};
-use crate::engine::rows::{names_json, timestamp_text, touches_json};
+use crate::engine::rows::{timestamp_text, touches_json};
 use crate::engine::writer::WriteConn;
-use crate::{FrameRecord, StoreError};
 
 /// Prepared statements kept per connection: every write statement of the schema, with room.
 const STATEMENT_CACHE: usize = 128;
@@ -165,22 +166,21 @@ impl WriteConn for SqliteWriteConn {
         Ok(())
     }
 
-    async fn insert_frames(&mut self, frames: &[FrameRecord]) -> Result<(), StoreError> {
+    async fn insert_frames(&mut self, batches: &[FrameBatch]) -> Result<(), StoreError> {
         let mut statement = self.statement(
-            "INSERT INTO frames (station_id, direction, at, ocpp_version, action, message_id,
-                 text, repairs)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            "INSERT INTO frame_batches (station_id, first_at, last_at, frame_count, frames)
+             VALUES ($1, $2, $3, $4, $5)",
         )?;
-        for frame in frames {
+        for batch in batches {
+            let (Some(first), Some(last)) = (batch.frames.first(), batch.frames.last()) else {
+                continue;
+            };
             statement.execute(rusqlite::params![
-                frame.station_id.as_str(),
-                frame.direction.as_str(),
-                timestamp_text(&frame.at),
-                frame.ocpp_version,
-                frame.action,
-                frame.message_id,
-                frame.text,
-                names_json(&frame.repairs)?,
+                batch.station_id.as_str(),
+                timestamp_text(&first.at),
+                timestamp_text(&last.at),
+                i64::try_from(batch.frames.len()).unwrap_or(i64::MAX),
+                batch_json(&batch.frames)?,
             ])?;
         }
         Ok(())

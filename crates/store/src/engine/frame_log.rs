@@ -1,0 +1,459 @@
+//! The frame log on its way to the database: frames wait in memory per station and are stored
+//! as one `frame_batches` row per run of a station's consecutive frames; and that row's form.
+//!
+//! A row per frame put an entry at a random place of the station index for every frame: with
+//! thousands of stations nearly every frame dirtied an index page of its own, the largest share
+//! of what each commit wrote. A batch needs one entry for up to [`FRAMES_PER_BATCH`] frames.
+//! A batch is written when it is full, when its first frame has waited the flush interval,
+//! when memory runs short, or when its station's log is read.
+
+use std::collections::{HashMap, VecDeque};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use tokio::time::Instant;
+use zaryad_model::StationId;
+
+use super::rows::{parse_direction, timestamp_text};
+use crate::{FrameRecord, StoreError};
+
+/// Most frames in one batch.
+pub(crate) const FRAMES_PER_BATCH: usize = 64;
+
+/// Most frame text in one batch, in bytes: a batch of large frames closes early, so a row
+/// stays a few pages long.
+const BATCH_TEXT_BYTES: usize = 64 * 1024;
+
+/// Most frames waiting in open batches; past it the oldest batches are closed for writing.
+/// About 25 MiB at the few hundred bytes a frame takes.
+pub(crate) const MAX_OPEN_FRAMES: usize = 65_536;
+
+/// Most frames held in memory, open or closed: past it the writer leaves frames in its bounded
+/// queue, so a writer that falls behind slows the frame log's callers instead of growing.
+pub(crate) const MAX_PENDING_FRAMES: usize = 2 * MAX_OPEN_FRAMES;
+
+/// Consecutive frames of one station, oldest first, written as one row.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct FrameBatch {
+    /// The station all the frames belong to.
+    pub(crate) station_id: StationId,
+    /// The frames, oldest first; never empty.
+    pub(crate) frames: Vec<FrameRecord>,
+}
+
+/// A station's batch still taking frames.
+struct Open {
+    frames: Vec<FrameRecord>,
+    bytes: usize,
+    /// Tells this batch apart from a later one of the same station in [`FrameBatches::order`].
+    serial: u64,
+}
+
+/// Frames not written yet: an open batch per station, and closed batches in the order they
+/// closed (so a station's batches stay in order).
+#[derive(Default)]
+pub(crate) struct FrameBatches {
+    open: HashMap<StationId, Open>,
+    /// Open batches in the order they opened; entries of batches closed since are skipped.
+    order: VecDeque<(Instant, u64, StationId)>,
+    closed: VecDeque<FrameBatch>,
+    open_frames: usize,
+    closed_frames: usize,
+    next_serial: u64,
+}
+
+impl FrameBatches {
+    /// Adds a frame to its station's open batch (opened at `now` if there is none), closing the
+    /// batch when full and the oldest batches when too many frames wait.
+    pub(crate) fn push(&mut self, frame: FrameRecord, now: Instant) {
+        let bytes = frame.text.len();
+        let full = match self.open.get_mut(&frame.station_id) {
+            Some(open) => {
+                open.bytes += bytes;
+                open.frames.push(frame);
+                (open.frames.len() >= FRAMES_PER_BATCH || open.bytes >= BATCH_TEXT_BYTES)
+                    .then(|| open.frames[0].station_id.clone())
+            }
+            None => {
+                let station_id = frame.station_id.clone();
+                let serial = self.next_serial;
+                self.next_serial += 1;
+                self.order.push_back((now, serial, station_id.clone()));
+                self.open.insert(
+                    station_id,
+                    Open {
+                        frames: vec![frame],
+                        bytes,
+                        serial,
+                    },
+                );
+                None
+            }
+        };
+        self.open_frames += 1;
+        if let Some(station_id) = full {
+            self.close(&station_id);
+        }
+        while self.open_frames > MAX_OPEN_FRAMES && self.close_oldest().is_some() {}
+    }
+
+    /// Closes every batch opened at or before `deadline`.
+    pub(crate) fn close_opened_before(&mut self, deadline: Instant) {
+        while self
+            .order
+            .front()
+            .is_some_and(|(opened, _, _)| *opened <= deadline)
+        {
+            self.close_oldest();
+        }
+    }
+
+    /// Closes every open batch, oldest first.
+    pub(crate) fn close_all(&mut self) {
+        while self.close_oldest().is_some() {}
+    }
+
+    /// Closed batches, oldest first, until they hold at least `budget` frames (at least one
+    /// batch when any is closed).
+    pub(crate) fn take(&mut self, budget: usize) -> Vec<FrameBatch> {
+        let mut taken = Vec::new();
+        let mut frames = 0;
+        while frames < budget.max(1) {
+            let Some(batch) = self.closed.pop_front() else {
+                break;
+            };
+            frames += batch.frames.len();
+            self.closed_frames -= batch.frames.len();
+            taken.push(batch);
+        }
+        taken
+    }
+
+    /// Every frame of one station not written yet, as batches in order.
+    pub(crate) fn take_station(&mut self, station_id: &StationId) -> Vec<FrameBatch> {
+        let (taken, kept): (VecDeque<FrameBatch>, VecDeque<FrameBatch>) = self
+            .closed
+            .drain(..)
+            .partition(|batch| batch.station_id == *station_id);
+        self.closed = kept;
+        let mut taken = Vec::from(taken);
+        self.closed_frames -= taken.iter().map(|batch| batch.frames.len()).sum::<usize>();
+        if let Some(open) = self.open.remove(station_id) {
+            self.open_frames -= open.frames.len();
+            taken.push(FrameBatch {
+                station_id: station_id.clone(),
+                frames: open.frames,
+            });
+        }
+        taken
+    }
+
+    /// How many batches are closed.
+    #[cfg(test)]
+    fn closed_len(&self) -> usize {
+        self.closed.len()
+    }
+
+    /// Whether closed batches wait to be written.
+    pub(crate) fn has_closed(&self) -> bool {
+        !self.closed.is_empty()
+    }
+
+    /// Frames held, open or closed.
+    pub(crate) fn pending(&self) -> usize {
+        self.open_frames + self.closed_frames
+    }
+
+    /// Closes the batch that opened first and is still open; `None` when none is.
+    fn close_oldest(&mut self) -> Option<()> {
+        loop {
+            let (_, serial, station_id) = self.order.pop_front()?;
+            if self
+                .open
+                .get(&station_id)
+                .is_some_and(|open| open.serial == serial)
+            {
+                self.close(&station_id);
+                return Some(());
+            }
+        }
+    }
+
+    fn close(&mut self, station_id: &StationId) {
+        if let Some(open) = self.open.remove(station_id) {
+            self.open_frames -= open.frames.len();
+            self.closed_frames += open.frames.len();
+            self.closed.push_back(FrameBatch {
+                station_id: station_id.clone(),
+                frames: open.frames,
+            });
+        }
+    }
+}
+
+/// One frame inside a stored batch: the record without its station (the row has it).
+#[derive(Serialize)]
+struct StoredFrame<'a> {
+    direction: &'static str,
+    at: String,
+    ocpp_version: &'a str,
+    action: Option<&'a str>,
+    message_id: Option<&'a str>,
+    text: &'a str,
+    repairs: &'a [String],
+}
+
+/// [`StoredFrame`] read back.
+#[derive(Deserialize)]
+struct ReadFrame {
+    direction: String,
+    at: String,
+    ocpp_version: String,
+    action: Option<String>,
+    message_id: Option<String>,
+    text: String,
+    #[serde(default)]
+    repairs: Vec<String>,
+}
+
+/// The `frames` column of a batch: a JSON array of its frames, oldest first.
+pub(crate) fn batch_json(frames: &[FrameRecord]) -> Result<String, StoreError> {
+    let stored: Vec<StoredFrame<'_>> = frames
+        .iter()
+        .map(|frame| StoredFrame {
+            direction: frame.direction.as_str(),
+            at: timestamp_text(&frame.at),
+            ocpp_version: &frame.ocpp_version,
+            action: frame.action.as_deref(),
+            message_id: frame.message_id.as_deref(),
+            text: &frame.text,
+            repairs: &frame.repairs,
+        })
+        .collect();
+    serde_json::to_string(&stored).map_err(|error| corrupt(error.to_string()))
+}
+
+/// The frames of a batch row of `station_id`, oldest first.
+pub(crate) fn batch_frames(
+    station_id: &StationId,
+    json: &str,
+) -> Result<Vec<FrameRecord>, StoreError> {
+    let stored: Vec<ReadFrame> =
+        serde_json::from_str(json).map_err(|error| corrupt(error.to_string()))?;
+    stored
+        .into_iter()
+        .map(|frame| {
+            Ok(FrameRecord {
+                station_id: station_id.clone(),
+                direction: parse_direction(&frame.direction)
+                    .ok_or_else(|| corrupt(format!("direction {:?}", frame.direction)))?,
+                at: DateTime::parse_from_rfc3339(&frame.at)
+                    .map(|at| at.with_timezone(&Utc))
+                    .map_err(|error| corrupt(format!("at {:?}: {error}", frame.at)))?,
+                ocpp_version: frame.ocpp_version,
+                action: frame.action,
+                message_id: frame.message_id,
+                text: frame.text,
+                repairs: frame.repairs,
+            })
+        })
+        .collect()
+}
+
+fn corrupt(detail: String) -> StoreError {
+    StoreError::Corrupt {
+        table: "frame_batches",
+        column: "frames",
+        detail,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::Direction;
+
+    fn frame(station: &str, n: u32) -> FrameRecord {
+        FrameRecord {
+            station_id: StationId::parse(station).unwrap(),
+            direction: if n.is_multiple_of(2) {
+                Direction::Inbound
+            } else {
+                Direction::Outbound
+            },
+            at: DateTime::from_timestamp(1_700_000_000 + i64::from(n), 123_456_789).unwrap(),
+            ocpp_version: "1.6".into(),
+            action: (!n.is_multiple_of(3)).then(|| "MeterValues".into()),
+            message_id: Some(format!("m{n}")),
+            text: format!("[2,\"m{n}\",\"MeterValues\",{{\"note\":\"\\u0000 é\"}}]"),
+            repairs: if n.is_multiple_of(2) {
+                vec![]
+            } else {
+                vec!["missing_offset".into()]
+            },
+        }
+    }
+
+    fn numbers(batches: &[FrameBatch]) -> Vec<(String, Vec<String>)> {
+        batches
+            .iter()
+            .map(|batch| {
+                (
+                    batch.station_id.as_str().to_owned(),
+                    batch
+                        .frames
+                        .iter()
+                        .map(|frame| frame.message_id.clone().unwrap())
+                        .collect(),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_batch_closes_when_full_and_keeps_its_frames_in_order() {
+        let mut batches = FrameBatches::default();
+        let now = Instant::now();
+        let count = u32::try_from(FRAMES_PER_BATCH).unwrap();
+        for n in 0..count + 3 {
+            batches.push(frame("A", n), now);
+        }
+        batches.push(frame("B", 0), now);
+        assert_eq!(batches.closed_len(), 1);
+        assert_eq!(batches.pending(), FRAMES_PER_BATCH + 4);
+        let taken = batches.take(1);
+        assert_eq!(taken.len(), 1);
+        let expected: Vec<String> = (0..count).map(|n| format!("m{n}")).collect();
+        assert_eq!(numbers(&taken), [("A".to_owned(), expected)]);
+        assert!(!batches.has_closed());
+        assert_eq!(batches.pending(), 4);
+    }
+
+    #[test]
+    fn large_frames_close_a_batch_early() {
+        let mut batches = FrameBatches::default();
+        let now = Instant::now();
+        for n in 0..3 {
+            let mut big = frame("A", n);
+            big.text = "x".repeat(BATCH_TEXT_BYTES / 2);
+            batches.push(big, now);
+        }
+        assert_eq!(batches.closed_len(), 1);
+        assert_eq!(batches.take(usize::MAX)[0].frames.len(), 2);
+    }
+
+    #[test]
+    fn batches_close_by_age_oldest_first() {
+        let mut batches = FrameBatches::default();
+        let start = Instant::now();
+        batches.push(frame("A", 0), start);
+        batches.push(frame("B", 1), start + Duration::from_secs(1));
+        batches.push(frame("A", 2), start + Duration::from_secs(2));
+        batches.push(frame("C", 3), start + Duration::from_secs(3));
+        batches.close_opened_before(start + Duration::from_secs(1));
+        assert_eq!(
+            numbers(&batches.take(usize::MAX)),
+            [
+                ("A".to_owned(), vec!["m0".to_owned(), "m2".to_owned()]),
+                ("B".to_owned(), vec!["m1".to_owned()]),
+            ]
+        );
+        // A's next batch opens afresh and waits its own time.
+        batches.push(frame("A", 4), start + Duration::from_secs(4));
+        batches.close_opened_before(start + Duration::from_secs(3));
+        assert_eq!(
+            numbers(&batches.take(usize::MAX)),
+            [("C".to_owned(), vec!["m3".to_owned()])]
+        );
+        batches.close_all();
+        assert_eq!(
+            numbers(&batches.take(usize::MAX)),
+            [("A".to_owned(), vec!["m4".to_owned()])]
+        );
+        assert_eq!(batches.pending(), 0);
+    }
+
+    #[test]
+    fn a_budget_takes_whole_batches() {
+        let mut batches = FrameBatches::default();
+        let now = Instant::now();
+        for (n, station) in ["A", "B", "A", "C"].into_iter().enumerate() {
+            batches.push(frame(station, u32::try_from(n).unwrap()), now);
+        }
+        batches.close_all();
+        assert_eq!(
+            batches.take(3).len(),
+            2,
+            "A (2 frames) then B reach the budget"
+        );
+        assert_eq!(batches.take(0).len(), 1, "at least one batch");
+        assert!(batches.take(10).is_empty());
+    }
+
+    #[test]
+    fn one_station_is_taken_out_in_order_leaving_the_rest() {
+        let mut batches = FrameBatches::default();
+        let now = Instant::now();
+        let count = u32::try_from(FRAMES_PER_BATCH).unwrap();
+        for n in 0..count + 1 {
+            batches.push(frame("A", n), now);
+            batches.push(frame("B", n), now);
+        }
+        let taken = batches.take_station(&StationId::parse("A").unwrap());
+        assert_eq!(taken.len(), 2);
+        assert_eq!(taken[0].frames.len(), FRAMES_PER_BATCH);
+        assert_eq!(taken[1].frames[0].message_id.as_deref(), Some("m64"));
+        assert_eq!(batches.pending(), FRAMES_PER_BATCH + 1);
+        batches.close_all();
+        let rest = batches.take(usize::MAX);
+        assert!(rest.iter().all(|batch| batch.station_id.as_str() == "B"));
+        assert_eq!(batches.pending(), 0);
+    }
+
+    #[test]
+    fn too_many_waiting_frames_close_the_oldest_batches() {
+        let mut batches = FrameBatches::default();
+        let now = Instant::now();
+        let stations = MAX_OPEN_FRAMES / 2 + 1;
+        for n in 0..stations {
+            let station = format!("S{n}");
+            batches.push(frame(&station, 0), now);
+            batches.push(frame(&station, 1), now);
+        }
+        assert!(batches.open_frames <= MAX_OPEN_FRAMES);
+        assert_eq!(batches.pending(), stations * 2);
+        assert_eq!(batches.take(1)[0].station_id.as_str(), "S0");
+    }
+
+    #[test]
+    fn a_batch_reads_back_as_written() {
+        let frames: Vec<FrameRecord> = (0..5).map(|n| frame("CP-1", n)).collect();
+        let json = batch_json(&frames).unwrap();
+        assert!(
+            !json.contains('\0'),
+            "NUL stays escaped for PostgreSQL text"
+        );
+        let station = StationId::parse("CP-1").unwrap();
+        assert_eq!(batch_frames(&station, &json).unwrap(), frames);
+    }
+
+    #[test]
+    fn a_damaged_batch_is_reported_not_panicked_on() {
+        let station = StationId::parse("CP-1").unwrap();
+        for json in [
+            "not json",
+            r#"[{"direction":"sideways","at":"2026-01-01T00:00:00Z","ocpp_version":"1.6","text":""}]"#,
+            r#"[{"direction":"inbound","at":"yesterday","ocpp_version":"1.6","text":""}]"#,
+        ] {
+            assert!(matches!(
+                batch_frames(&station, json),
+                Err(StoreError::Corrupt {
+                    table: "frame_batches",
+                    ..
+                })
+            ));
+        }
+    }
+}
