@@ -74,9 +74,9 @@ pub fn decode_call(
     .then(|| payload.clone());
     let mut payload = payload;
     let repairs = repair::repair_inbound(profile, version, action, &mut payload, received_at);
-    let attempt = decode_with(version, action, payload.clone(), received_at);
-    let (message, repairs, codec, payload) = match (attempt, original) {
-        (Ok(message), _) => (message, repairs, version, payload),
+    let attempt = decode_with(version, action, payload, received_at);
+    let (message, repairs, codec) = match (attempt, original) {
+        (Ok(message), _) => (message, repairs, version),
         (Err(error), Some(mut original)) => {
             // FoxESS on protocol "auto" sends 1.6 payloads over its 2.0.1 connection.
             let mut repairs_16 = repair::repair_inbound(
@@ -86,7 +86,7 @@ pub fn decode_call(
                 &mut original,
                 received_at,
             );
-            match decode_with(OcppVersion::V16, action, original.clone(), received_at) {
+            match decode_with(OcppVersion::V16, action, original, received_at) {
                 Ok(message) => {
                     repairs_16.insert(
                         0,
@@ -99,7 +99,7 @@ pub fn decode_call(
                             touches: None,
                         },
                     );
-                    (message, repairs_16, OcppVersion::V16, original)
+                    (message, repairs_16, OcppVersion::V16)
                 }
                 Err(_) => return Err(error),
             }
@@ -120,9 +120,9 @@ pub fn decode_call(
         )),
         _ => None,
     };
-    let connector_types = match (&message, action) {
-        (ChargerMessage::Notification { .. }, "NotifyReport") => {
-            notify_report::connector_types(&payload)
+    let connector_types = match &message {
+        ChargerMessage::Notification { action, payload } if action == "NotifyReport" => {
+            notify_report::connector_types(payload)
         }
         _ => Vec::new(),
     };

@@ -10,6 +10,12 @@ use tracing_subscriber::EnvFilter;
 use zaryad_server::Config;
 use zaryad_server::config::LogFormat;
 
+// Every CALL allocates and frees across threads (the connection tasks build what the database
+// writer's thread drops): glibc's arenas spent a fifth of the CPU on it, the limit once the
+// disk was not. mimalloc: saturation 9,200 → 13,600 CALL/s on SQLite, idle memory no higher.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Zaryad: the central system (CSMS) for OCPP 1.6 and 2.0.1 charging stations.
 #[derive(Debug, Parser)]
 #[command(name = "zaryad", version, about, long_about = None)]

@@ -42,6 +42,9 @@ pub async fn open(options: &StoreOptions) -> Result<SqlStore, StoreError> {
         .pragma("temp_store", "memory");
     let read = SqlitePoolOptions::new()
         .max_connections(options.read_pool_size.max(1))
+        // A local file's connection does not go stale; the ping before each checkout was a
+        // second round trip to the connection's worker thread on every read.
+        .test_before_acquire(false)
         .connect_with(read_options)
         .await?;
     tracing::info!(url = %redact_url(&options.url), "SQLite store open");
