@@ -31,9 +31,9 @@ pub use engine::SqlStore;
 pub use error::StoreError;
 pub use records::{
     ApiToken, ApiTokenRole, AttemptOutcome, ConfigurationRecord, Delivery, DeliveryAttempt,
-    DeliveryStatus, Direction, DueDelivery, FrameRecord, NewWebhook, ProvisionStation,
-    SessionCorrection, SessionCursor, SessionFilter, SessionPage, StationCredentials, StoredEvent,
-    Webhook, WriteBatch, WriteOp,
+    DeliveryStatus, Direction, DueDelivery, EventPosition, FrameRecord, NewWebhook,
+    ProvisionStation, SessionCorrection, SessionCursor, SessionFilter, SessionPage,
+    StationCredentials, StoredEvent, Webhook, WriteBatch, WriteOp,
 };
 
 /// The database behind Zaryad. One implementation per database engine.
@@ -121,6 +121,14 @@ pub trait Store: Send + Sync + 'static {
         after_seq: i64,
         limit: u32,
     ) -> Result<Vec<StoredEvent>, StoreError>;
+
+    /// The positions of the outbox events after `after_seq`, in order, at most `limit`: for a
+    /// follower that needs no payload (the webhook fan-out queues its deliveries in SQL).
+    async fn event_positions_after(
+        &self,
+        after_seq: i64,
+        limit: u32,
+    ) -> Result<Vec<EventPosition>, StoreError>;
 
     /// The position of the newest outbox event (0 when there is none).
     async fn last_event_seq(&self) -> Result<i64, StoreError>;

@@ -209,6 +209,16 @@ pub struct StoredEvent {
     pub event: DomainEvent,
 }
 
+/// Where an outbox event stands and when it happened, without its payload: what a follower
+/// that only moves positions reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EventPosition {
+    /// Position in the outbox, increasing.
+    pub seq: i64,
+    /// When the event happened.
+    pub occurred_at: Timestamp,
+}
+
 /// Filters for listing sessions.
 #[derive(Debug, Clone, Default)]
 pub struct SessionFilter {

@@ -16,8 +16,8 @@ use zaryad_model::{
 use zaryad_store::testing::{Engine, TestDatabase};
 use zaryad_store::{
     ApiToken, ApiTokenRole, AttemptOutcome, DeliveryAttempt, DeliveryStatus, Direction,
-    FrameRecord, NewWebhook, ProvisionStation, SessionCorrection, SessionFilter, Store, StoreError,
-    StoreOptions, WriteBatch, WriteOp,
+    EventPosition, FrameRecord, NewWebhook, ProvisionStation, SessionCorrection, SessionFilter,
+    Store, StoreError, StoreOptions, WriteBatch, WriteOp,
 };
 
 /// Generates one test per engine for each listed case: `sqlite::name` and `postgres::name`.
@@ -707,6 +707,18 @@ async fn outbox_events_come_back_in_order_once(db: Db) {
     let got: Vec<&DomainEvent> = events.iter().map(|e| &e.event).collect();
     assert_eq!(got, [&started, &booted, &ended]);
     assert!(events.windows(2).all(|pair| pair[0].seq < pair[1].seq));
+    let positions = store
+        .event_positions_after(events[0].seq, 10)
+        .await
+        .unwrap();
+    let expected: Vec<EventPosition> = events[1..]
+        .iter()
+        .map(|e| EventPosition {
+            seq: e.seq,
+            occurred_at: e.event.occurred_at,
+        })
+        .collect();
+    assert_eq!(positions, expected);
     let after_first = store.events_after(events[0].seq, 1).await.unwrap();
     assert_eq!(after_first.len(), 1);
     assert_eq!(after_first[0].event, booted);

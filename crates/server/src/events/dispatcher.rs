@@ -126,7 +126,8 @@ impl Dispatcher {
     /// Queues the deliveries of the next outbox events; true when more are waiting.
     async fn fan_out(&mut self) -> Result<bool, StoreError> {
         let from = self.follower.cursor();
-        let events = self.follower.next(FAN_OUT_BATCH).await?;
+        // Positions only: the deliveries are queued in SQL from the events table.
+        let events = self.follower.next_positions(FAN_OUT_BATCH).await?;
         let Some(last) = events.last() else {
             return Ok(false);
         };

@@ -26,9 +26,9 @@ use self::read::Reader;
 use self::touches::Touches;
 use self::writer::{Done, Inbox, Job, Request, WriteConn, Writer};
 use crate::{
-    ApiToken, ConfigurationRecord, Delivery, DeliveryStatus, DueDelivery, FrameRecord,
-    SessionCorrection, SessionCursor, SessionFilter, SessionPage, StationCredentials, Store,
-    StoreError, StoreOptions, StoredEvent, Webhook, WriteBatch, WriteOp,
+    ApiToken, ConfigurationRecord, Delivery, DeliveryStatus, DueDelivery, EventPosition,
+    FrameRecord, SessionCorrection, SessionCursor, SessionFilter, SessionPage, StationCredentials,
+    Store, StoreError, StoreOptions, StoredEvent, Webhook, WriteBatch, WriteOp,
 };
 
 /// Frame-log rows that may wait for the writer before `log_frame` makes its caller wait.
@@ -345,6 +345,14 @@ impl Store for SqlStore {
         // The station's frames still in memory go down first, so the listing is complete.
         self.request(Job::FlushFrames(station_id.clone())).await?;
         read::frames(&*self.read, station_id, limit).await
+    }
+
+    async fn event_positions_after(
+        &self,
+        after_seq: i64,
+        limit: u32,
+    ) -> Result<Vec<EventPosition>, StoreError> {
+        read::event_positions_after(&*self.read, after_seq, limit).await
     }
 
     async fn events_after(

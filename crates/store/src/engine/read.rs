@@ -8,9 +8,9 @@ use super::frame_log;
 use super::query::{Arg, Query, Row};
 use super::rows::{self, timestamp_text};
 use crate::{
-    ApiToken, ConfigurationRecord, Delivery, DeliveryStatus, DueDelivery, FrameRecord,
-    SessionCorrection, SessionCursor, SessionFilter, SessionPage, StationCredentials, StoreError,
-    StoredEvent, Webhook,
+    ApiToken, ConfigurationRecord, Delivery, DeliveryStatus, DueDelivery, EventPosition,
+    FrameRecord, SessionCorrection, SessionCursor, SessionFilter, SessionPage, StationCredentials,
+    StoreError, StoredEvent, Webhook,
 };
 
 /// The read pool of one database.
@@ -293,6 +293,18 @@ pub(crate) async fn events_after(
         .int(after_seq)
         .int(limit(max));
     all(pool, query, rows::event).await
+}
+
+pub(crate) async fn event_positions_after(
+    pool: &dyn Reader,
+    after_seq: i64,
+    max: u32,
+) -> Result<Vec<EventPosition>, StoreError> {
+    let query =
+        Query::new("SELECT seq, occurred_at FROM events WHERE seq > $1 ORDER BY seq LIMIT $2")
+            .int(after_seq)
+            .int(limit(max));
+    all(pool, query, rows::event_position).await
 }
 
 pub(crate) async fn last_event_seq(pool: &dyn Reader) -> Result<i64, StoreError> {

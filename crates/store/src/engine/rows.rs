@@ -15,7 +15,7 @@ use zaryad_model::{
 use super::query::Row;
 use crate::{
     ApiToken, ApiTokenRole, ConfigurationRecord, Delivery, DeliveryStatus, Direction, DueDelivery,
-    SessionCorrection, StoreError, StoredEvent, Webhook,
+    EventPosition, SessionCorrection, StoreError, StoredEvent, Webhook,
 };
 
 /// A timestamp as stored: fixed-width RFC 3339 with nanoseconds, so text order is time order.
@@ -328,6 +328,15 @@ pub(crate) fn parse_direction(text: &str) -> Option<Direction> {
         "outbound" => Some(Direction::Outbound),
         _ => None,
     }
+}
+
+/// The position and time of an `events` row.
+pub(crate) fn event_position(row: &Row) -> Result<EventPosition, StoreError> {
+    let c = Columns::new(row, "events");
+    Ok(EventPosition {
+        seq: c.get("seq")?,
+        occurred_at: c.timestamp("occurred_at")?,
+    })
 }
 
 /// An `events` row.
