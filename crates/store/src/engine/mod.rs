@@ -117,12 +117,14 @@ impl SqlStore {
     }
 }
 
-/// Runs `writer` on a thread of its own with a single-threaded runtime: its connection blocks
-/// the thread for every statement and fsync, which must not stall the runtime's workers. The
-/// thread ends when every sender of the writer's channels is gone.
+/// Runs `writer` on a thread of its own with a single-threaded runtime: a connection that
+/// blocks the thread for every statement and fsync must not stall the runtime's workers, and
+/// one that awaits must not wait behind them. The thread ends when every sender of the
+/// writer's channels is gone.
 fn spawn_thread<C: WriteConn>(writer: Writer<C>) {
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_time()
+        .enable_io()
         .build()
     {
         Ok(runtime) => runtime,

@@ -53,9 +53,17 @@ pub(crate) trait WriteConn: Send + 'static {
     /// written during it). Any other operation writes the pending upserts first.
     const BATCH_ROWS: bool = false;
 
-    /// Whether the writer runs on a thread of its own (with a runtime of its own) because
-    /// this connection blocks the thread while it works instead of awaiting.
+    /// Whether the writer runs on a thread of its own (with a runtime of its own): because
+    /// this connection blocks the thread while it works instead of awaiting, or because the
+    /// one writer must not wait in the runtime's queue behind thousands of connection tasks
+    /// between two statements.
     const OWN_THREAD: bool = false;
+
+    /// Called first on the writer's own thread ([`WriteConn::OWN_THREAD`]): a connection whose
+    /// socket belongs to the runtime that opened it opens anew on this one.
+    async fn attach(&mut self) -> Result<(), StoreError> {
+        Ok(())
+    }
 
     /// Runs a statement without arguments through the simple protocol (transaction control).
     async fn control(&mut self, sql: &'static str) -> Result<(), StoreError>;
@@ -231,6 +239,12 @@ impl<C: WriteConn> Writer<C> {
 
     /// Serves requests until every sender is gone, then writes what is still buffered.
     pub(crate) async fn run(mut self) {
+        if C::OWN_THREAD
+            && let Err(error) = self.conn.attach().await
+        {
+            // The connection opened elsewhere still works, through the other runtime.
+            tracing::warn!(%error, "cannot reopen the database writer connection on its thread");
+        }
         // A quarter of the flush interval: a batch waits at most that much past its time.
         let mut tick = tokio::time::interval(
             (self.flush_interval / 4)
