@@ -281,7 +281,7 @@ impl Default for DatabaseConfig {
             read_pool_size: 4,
             max_batch: 256,
             queue_capacity: 4096,
-            flush_interval_ms: 5000,
+            flush_interval_ms: 2000,
             last_seen_interval_ms: 10_000,
             frame_retention_days: 30,
         }
@@ -687,7 +687,7 @@ mod tests {
     #[test]
     fn last_seen_has_its_own_interval() {
         let options = Config::default().database.store_options();
-        assert_eq!(options.flush_interval, Duration::from_secs(5));
+        assert_eq!(options.flush_interval, Duration::from_secs(2));
         assert_eq!(options.last_seen_interval, Duration::from_secs(10));
         let tuned: Config = Figment::from(Serialized::defaults(Config::default()))
             .merge(Toml::string("[database]\nlast_seen_interval_ms = 2500"))

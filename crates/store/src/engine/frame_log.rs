@@ -25,8 +25,9 @@ pub(crate) const FRAMES_PER_BATCH: usize = 64;
 const BATCH_TEXT_BYTES: usize = 64 * 1024;
 
 /// Most frames waiting in open batches; past it the oldest batches are closed for writing.
-/// About 25 MiB at the few hundred bytes a frame takes.
-pub(crate) const MAX_OPEN_FRAMES: usize = 65_536;
+/// About 15 MiB at the few hundred bytes a frame takes: held frames showed in the memory of
+/// every idle connection after a reconnect storm.
+pub(crate) const MAX_OPEN_FRAMES: usize = 32_768;
 
 /// Most frames held in memory, open or closed: past it the writer leaves frames in its bounded
 /// queue, so a writer that falls behind slows the frame log's callers instead of growing.
