@@ -9,12 +9,11 @@
 
 use std::collections::{HashMap, VecDeque};
 
-use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 use zaryad_model::StationId;
 
-use super::rows::{parse_direction, timestamp_text};
+use super::rows::{parse_direction, parse_timestamp_text, timestamp_text};
 use crate::{FrameRecord, StoreError};
 
 /// Most frames in one batch.
@@ -40,6 +39,15 @@ pub(crate) struct FrameBatch {
     pub(crate) station_id: StationId,
     /// The frames, oldest first; never empty.
     pub(crate) frames: Vec<FrameRecord>,
+}
+
+impl FrameBatch {
+    /// The first and the last frame's times, as stored; `None` for an empty batch.
+    pub(crate) fn span_text(&self) -> Option<(String, String)> {
+        let first = self.frames.first()?;
+        let last = self.frames.last()?;
+        Some((timestamp_text(&first.at), timestamp_text(&last.at)))
+    }
 }
 
 /// A station's batch still taking frames.
@@ -248,8 +256,7 @@ pub(crate) fn batch_frames(
                 station_id: station_id.clone(),
                 direction: parse_direction(&frame.direction)
                     .ok_or_else(|| corrupt(format!("direction {:?}", frame.direction)))?,
-                at: DateTime::parse_from_rfc3339(&frame.at)
-                    .map(|at| at.with_timezone(&Utc))
+                at: parse_timestamp_text(&frame.at)
                     .map_err(|error| corrupt(format!("at {:?}: {error}", frame.at)))?,
                 ocpp_version: frame.ocpp_version,
                 action: frame.action,
@@ -284,7 +291,8 @@ mod tests {
             } else {
                 Direction::Outbound
             },
-            at: DateTime::from_timestamp(1_700_000_000 + i64::from(n), 123_456_789).unwrap(),
+            at: chrono::DateTime::from_timestamp(1_700_000_000 + i64::from(n), 123_456_789)
+                .unwrap(),
             ocpp_version: "1.6".into(),
             action: (!n.is_multiple_of(3)).then(|| "MeterValues".into()),
             message_id: Some(format!("m{n}")),

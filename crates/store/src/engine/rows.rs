@@ -23,6 +23,11 @@ pub(crate) fn timestamp_text(at: &Timestamp) -> String {
     at.to_rfc3339_opts(SecondsFormat::Nanos, true)
 }
 
+/// A stored timestamp read back.
+pub(crate) fn parse_timestamp_text(text: &str) -> Result<Timestamp, chrono::ParseError> {
+    DateTime::parse_from_rfc3339(text).map(|at| at.with_timezone(&Utc))
+}
+
 /// An optional timestamp as stored.
 pub(crate) fn opt_timestamp_text(at: Option<&Timestamp>) -> Option<String> {
     at.map(timestamp_text)
@@ -166,8 +171,7 @@ impl<'r> Columns<'r> {
     }
 
     fn parse_timestamp(&self, column: &'static str, text: &str) -> Result<Timestamp, StoreError> {
-        DateTime::parse_from_rfc3339(text)
-            .map(|at| at.with_timezone(&Utc))
+        parse_timestamp_text(text)
             .map_err(|error| self.corrupt(column, format!("{text:?}: {error}")))
     }
 

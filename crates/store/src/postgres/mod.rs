@@ -181,23 +181,22 @@ crate::engine::glue::impl_write_conn!(SqlConn<PgConnection>, {
     }
 
     async fn insert_frames(&mut self, batches: &[FrameBatch]) -> Result<(), StoreError> {
-        let batches: Vec<&FrameBatch> = batches
-            .iter()
-            .filter(|batch| !batch.frames.is_empty())
-            .collect();
-        let frames = batches
-            .iter()
-            .map(|batch| batch_json(&batch.frames))
-            .collect::<Result<Vec<String>, StoreError>>()?;
-        let at = |batch: &FrameBatch, last: bool| {
-            let frame = if last {
-                batch.frames.last()
-            } else {
-                batch.frames.first()
+        let mut station_ids = Vec::with_capacity(batches.len());
+        let mut first_ats = Vec::with_capacity(batches.len());
+        let mut last_ats = Vec::with_capacity(batches.len());
+        let mut counts = Vec::with_capacity(batches.len());
+        let mut frames = Vec::with_capacity(batches.len());
+        for batch in batches {
+            let Some((first_at, last_at)) = batch.span_text() else {
+                continue;
             };
-            frame.map(|frame| timestamp_text(&frame.at))
-        };
-        // The JSON escapes NUL, which PostgreSQL text cannot hold; the station id cannot.
+            // The JSON escapes NUL, which PostgreSQL text cannot hold; the station id cannot.
+            station_ids.push(without_nul(batch.station_id.as_str()));
+            first_ats.push(first_at);
+            last_ats.push(last_at);
+            counts.push(i32::try_from(batch.frames.len()).unwrap_or(i32::MAX));
+            frames.push(batch_json(&batch.frames)?);
+        }
         sqlx::query(
             "INSERT INTO frame_batches (station_id, first_at, last_at, frame_count, frames)
              SELECT station_id, first_at, last_at, frame_count, frames
@@ -205,14 +204,10 @@ crate::engine::glue::impl_write_conn!(SqlConn<PgConnection>, {
                  WITH ORDINALITY AS row (station_id, first_at, last_at, frame_count, frames, n)
              ORDER BY n",
         )
-        .bind(column(&batches, |batch| {
-            without_nul(batch.station_id.as_str())
-        }))
-        .bind(column(&batches, |batch| at(batch, false)))
-        .bind(column(&batches, |batch| at(batch, true)))
-        .bind(column(&batches, |batch| {
-            i32::try_from(batch.frames.len()).unwrap_or(i32::MAX)
-        }))
+        .bind(station_ids)
+        .bind(first_ats)
+        .bind(last_ats)
+        .bind(counts)
         .bind(frames)
         .execute(&mut self.conn)
         .await?;

@@ -19,7 +19,7 @@ use crate::StoreError;
 use crate::engine::frame_log::{FrameBatch, batch_json};
 use crate::engine::ops::SampleRow;
 use crate::engine::query::{Arg, Query};
-use crate::engine::rows::{timestamp_text, touches_json};
+use crate::engine::rows::touches_json;
 use crate::engine::writer::WriteConn;
 
 /// Prepared statements kept per connection: every write statement of the schema, with room.
@@ -172,13 +172,13 @@ impl WriteConn for SqliteWriteConn {
              VALUES ($1, $2, $3, $4, $5)",
         )?;
         for batch in batches {
-            let (Some(first), Some(last)) = (batch.frames.first(), batch.frames.last()) else {
+            let Some((first_at, last_at)) = batch.span_text() else {
                 continue;
             };
             statement.execute(rusqlite::params![
                 batch.station_id.as_str(),
-                timestamp_text(&first.at),
-                timestamp_text(&last.at),
+                first_at,
+                last_at,
                 i64::try_from(batch.frames.len()).unwrap_or(i64::MAX),
                 batch_json(&batch.frames)?,
             ])?;
