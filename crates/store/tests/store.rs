@@ -1329,6 +1329,21 @@ async fn corrupt_values_are_reported_not_panicked(db: Db) {
         .execute("UPDATE id_tokens SET status = 'maybe'")
         .await
         .unwrap();
+    db.test
+        .execute(
+            "INSERT INTO meter_readings (session_id, station_id, evse_id, timestamp, samples)
+             VALUES ('s-1', 'CP-1', 1, '2026-03-01T10:00:00.000000000Z', '[[\"Voltage\"]]')",
+        )
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.meter_samples("s-1", 10).await,
+        Err(StoreError::Corrupt {
+            table: "meter_readings",
+            column: "samples",
+            ..
+        })
+    ));
     assert!(matches!(
         store.session("s-1").await,
         Err(StoreError::Corrupt {
@@ -1443,7 +1458,8 @@ async fn old_frames_are_pruned_in_batches(db: Db) {
     panic!("old frames were not pruned");
 }
 
-/// The migrations of the previous release: the ones this change did not add.
+/// The migrations of an earlier release: before the frame log's batches (0006) and meter
+/// readings (0007), so that the test upgrades data of both kinds.
 const RELEASED_MIGRATIONS: &[&str] = &[
     "0001_init.sql",
     "0002_write_path.sql",
@@ -1504,8 +1520,65 @@ async fn a_database_of_the_previous_release_is_migrated(db: Db) {
         .await
         .unwrap();
 
+    // Meter samples the way a row per sample stored them: read with the readings stored after.
+    db.test
+        .execute(
+            "INSERT INTO meter_samples (session_id, station_id, evse_id, timestamp, measurand,
+                 value, unit, phase, context, location)
+             VALUES ('old', 'CP-OLD', 1, '2026-03-01T10:00:00.000000000Z',
+                 'Energy.Active.Import.Register', 1234.5, 'Wh', NULL, 'Sample.Periodic', NULL),
+             ('old', 'CP-OLD', 1, '2026-03-01T10:00:00.000000000Z', 'Voltage', 230.25, 'V',
+                 'L1-N', 'Sample.Periodic', 'Outlet'),
+             ('old', 'CP-OLD', 1, '2026-03-01T10:02:00.000000000Z',
+                 'Energy.Active.Import.Register', 1300, 'Wh', NULL, 'Sample.Periodic', NULL)",
+        )
+        .await
+        .unwrap();
+
     zaryad_store::migrate(&db.url()).await.unwrap();
     let store = db.open().await;
+    let energy = |minute, value| {
+        MeterSample::from_ocpp(
+            at(minute, 0),
+            value,
+            Some("Energy.Active.Import.Register"),
+            Some("Wh"),
+            None,
+            Some("Sample.Periodic"),
+            None,
+        )
+    };
+    let voltage = MeterSample::from_ocpp(
+        at(0, 0),
+        230.25,
+        Some("Voltage"),
+        Some("V"),
+        Some("L1-N"),
+        Some("Sample.Periodic"),
+        Some("Outlet"),
+    );
+    store
+        .commit(batch(vec![WriteOp::InsertSamples {
+            station_id: id("CP-OLD"),
+            evse_id: 1,
+            session_id: Some("old".into()),
+            samples: vec![energy(1, 1250.0), energy(2, 1301.0), energy(3, 1400.0)],
+        }]))
+        .await
+        .unwrap();
+    let expected = vec![
+        energy(0, 1234.5),
+        voltage,
+        energy(1, 1250.0),
+        energy(2, 1300.0),
+        energy(2, 1301.0),
+        energy(3, 1400.0),
+    ];
+    assert_eq!(store.meter_samples("old", 100).await.unwrap(), expected);
+    assert_eq!(
+        store.meter_samples("old", 4).await.unwrap(),
+        expected[..4].to_vec()
+    );
     let frames = store.frames(&id("CP-OLD"), 10).await.unwrap();
     assert_eq!(frames.len(), 2);
     assert_eq!(frames[0].direction, Direction::Outbound);
@@ -1568,6 +1641,8 @@ async fn released_migrations_are_never_edited() {
         ),
         ("sqlite", "0005_event_delivery.sql", SQLITE_0005_SHA384),
         ("postgres", "0005_event_delivery.sql", POSTGRES_0005_SHA384),
+        ("sqlite", "0006_frame_batches.sql", SQLITE_0006_SHA384),
+        ("postgres", "0006_frame_batches.sql", POSTGRES_0006_SHA384),
     ];
     for (engine, file, checksum) in expected {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -1586,6 +1661,8 @@ async fn released_migrations_are_never_edited() {
     }
 }
 
+const SQLITE_0006_SHA384: &str = "4772fed47e06de5e4694aa7ce3422700481ac7d1873d7737cce31b2f0b7322013183e6c783d8db047d3aa8b7c1aaccee";
+const POSTGRES_0006_SHA384: &str = "6c0396680320c6c871085e99fc817b0bcbcd800330286d967658de8d96d433b6ca93c45ef3d4e3e4bf296f7adcc669a2";
 const SQLITE_0005_SHA384: &str = "a196452a6abf0c9ac1f4c052c985854a072a378994dbf56bcdaf82ba09a52aca30dc848a664832bc51bcb0cc45c68ec8";
 const POSTGRES_0005_SHA384: &str = "dcb3155a925fa605ee175dc6c77f1056385b2f890a5291b486d954d4b7c0937083c5d0903e6108f701096bec901c1d14";
 const SQLITE_0004_SHA384: &str = "1df048459df18febcb8cc7202fd8c63f382462dbfcf831a5eb3176b965eb26b187fe9a90e9ca940147628c04daee67c0";

@@ -7,6 +7,7 @@ use zaryad_model::{
 };
 
 use super::query::{Arg, Query};
+use super::readings::{ReadingRow, reading_rows};
 use super::rows::{
     names_json, opt_timestamp_text, register_history_json, timestamp_text, u64_to_i64, value_json,
 };
@@ -22,21 +23,6 @@ pub(crate) const ID_BLOCK: i64 = 100;
 
 const ID_COUNTER: &str = "transaction_id";
 
-/// A meter sample as its row, ready for a batch insert at the end of the group.
-#[derive(Debug, Clone)]
-pub(crate) struct SampleRow {
-    pub(crate) session_id: Option<String>,
-    pub(crate) station_id: String,
-    pub(crate) evse_id: i64,
-    pub(crate) timestamp: String,
-    pub(crate) measurand: String,
-    pub(crate) value: f64,
-    pub(crate) unit: String,
-    pub(crate) phase: Option<String>,
-    pub(crate) context: String,
-    pub(crate) location: Option<String>,
-}
-
 /// An outbox event as its row, ready for a batch insert at the end of the group.
 #[derive(Debug, Clone)]
 pub(crate) struct EventRow {
@@ -51,7 +37,7 @@ pub(crate) struct EventRow {
 /// Rows a request adds that the writer inserts for the whole group at once.
 #[derive(Debug, Default)]
 pub(crate) struct GroupRows {
-    pub(crate) samples: Vec<SampleRow>,
+    pub(crate) readings: Vec<ReadingRow>,
     /// Only where [`WriteConn::BATCH_ROWS`] says so; elsewhere events are inserted in place.
     pub(crate) events: Vec<EventRow>,
     /// Session upserts (their arguments), batched where events are.
@@ -62,7 +48,7 @@ pub(crate) struct GroupRows {
 
 impl GroupRows {
     pub(crate) fn append(&mut self, other: &mut GroupRows) {
-        self.samples.append(&mut other.samples);
+        self.readings.append(&mut other.readings);
         self.events.append(&mut other.events);
         self.sessions.append(&mut other.sessions);
         self.connectors.append(&mut other.connectors);
@@ -129,7 +115,6 @@ pub(crate) async fn apply<C: WriteConn>(
         conn.insert_events(&pending.events).await?;
         pending.events.clear();
     }
-    let samples = &mut rows.samples;
     let query = match op {
         WriteOp::UpsertStation(station) => upsert_station(station, now),
         WriteOp::ProvisionStation(provision) => return provision_station(conn, provision).await,
@@ -157,7 +142,13 @@ pub(crate) async fn apply<C: WriteConn>(
             session_id,
             samples: new,
         } => {
-            sample_rows(station_id, *evse_id, session_id.as_deref(), new, samples);
+            sample_rows(
+                station_id,
+                *evse_id,
+                session_id.as_deref(),
+                new,
+                &mut rows.readings,
+            )?;
             return Ok(());
         }
         WriteOp::AppendEvent(event) if C::BATCH_ROWS => {
@@ -381,37 +372,17 @@ fn sample_rows(
     evse_id: u32,
     session_id: Option<&str>,
     samples: &[MeterSample],
-    rows: &mut Vec<SampleRow>,
-) {
-    // SQLite stores NaN as NULL, which the NOT NULL column refuses; losing one unreadable
-    // reading is better than failing the caller's whole batch (and the session with it). The
-    // same rule on PostgreSQL keeps both databases holding the same rows.
-    let before = rows.len();
-    rows.extend(
-        samples
-            .iter()
-            .filter(|sample| !sample.value.is_nan())
-            .map(|sample| SampleRow {
-                session_id: session_id.map(str::to_owned),
-                station_id: station_id.as_str().to_owned(),
-                evse_id: i64::from(evse_id),
-                timestamp: timestamp_text(&sample.timestamp),
-                measurand: sample.measurand.as_str().to_owned(),
-                value: sample.value,
-                unit: sample.unit.as_str().to_owned(),
-                phase: sample.phase.clone(),
-                context: sample.context.as_str().to_owned(),
-                location: sample.location.clone(),
-            }),
-    );
-    let kept = rows.len() - before;
-    if kept < samples.len() {
+    rows: &mut Vec<ReadingRow>,
+) -> Result<(), StoreError> {
+    let skipped = reading_rows(station_id, evse_id, session_id, samples, rows)?;
+    if skipped > 0 {
         tracing::warn!(
             station_id = %station_id,
-            skipped = samples.len() - kept,
-            "meter samples without a numeric value were not stored"
+            skipped,
+            "meter samples without a finite numeric value were not stored"
         );
     }
+    Ok(())
 }
 
 fn event_row(event: &DomainEvent) -> Result<EventRow, StoreError> {

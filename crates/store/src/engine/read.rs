@@ -6,6 +6,7 @@ use zaryad_model::{Connector, IdToken, MeterSample, Session, Station, StationId,
 
 use super::frame_log;
 use super::query::{Arg, Query, Row};
+use super::readings;
 use super::rows::{self, timestamp_text};
 use crate::{
     ApiToken, ConfigurationRecord, Delivery, DeliveryStatus, DueDelivery, EventPosition,
@@ -227,12 +228,33 @@ pub(crate) async fn meter_samples(
     session_id: &str,
     max: u32,
 ) -> Result<Vec<MeterSample>, StoreError> {
+    let max = limit(max);
+    // Every reading holds at least one sample: `max` readings are enough.
+    let query = Query::new(
+        "SELECT timestamp, samples FROM meter_readings WHERE session_id = $1
+         ORDER BY timestamp, id LIMIT $2",
+    )
+    .text(session_id)
+    .int(max);
+    let mut samples = Vec::new();
+    for (timestamp, json) in all(pool, query, rows::meter_reading).await? {
+        samples.extend(readings::reading_samples(&timestamp, &json)?);
+    }
+    // Samples stored before readings were (migration 0007): earlier than any reading of the
+    // same time, since nothing writes them any more.
     let query = Query::new(
         "SELECT * FROM meter_samples WHERE session_id = $1 ORDER BY timestamp, id LIMIT $2",
     )
     .text(session_id)
-    .int(limit(max));
-    all(pool, query, rows::meter_sample).await
+    .int(max);
+    let legacy = all(pool, query, rows::meter_sample).await?;
+    if !legacy.is_empty() {
+        samples.splice(0..0, legacy);
+        // Stable: of one time, the older table's first, each table's in its own order.
+        samples.sort_by_key(|sample| sample.timestamp);
+    }
+    samples.truncate(usize::try_from(max).unwrap_or(usize::MAX));
+    Ok(samples)
 }
 
 pub(crate) async fn id_token(

@@ -295,7 +295,7 @@ pub(crate) fn session(row: &Row) -> Result<Session, StoreError> {
     })
 }
 
-/// A `meter_samples` row.
+/// A `meter_samples` row (samples stored before migration 0007).
 pub(crate) fn meter_sample(row: &Row) -> Result<MeterSample, StoreError> {
     let c = Columns::new(row, "meter_samples");
     Ok(MeterSample {
@@ -307,6 +307,12 @@ pub(crate) fn meter_sample(row: &Row) -> Result<MeterSample, StoreError> {
         context: ReadingContext::parse(Some(&c.text("context")?)),
         location: c.opt_text("location")?,
     })
+}
+
+/// A `meter_readings` row: its time and its samples as stored (see `readings`).
+pub(crate) fn meter_reading(row: &Row) -> Result<(String, String), StoreError> {
+    let c = Columns::new(row, "meter_readings");
+    Ok((c.text("timestamp")?, c.text("samples")?))
 }
 
 /// An `id_tokens` row.

@@ -18,8 +18,9 @@ use tokio::time::{Instant, MissedTickBehavior};
 use zaryad_model::{StationId, Timestamp};
 
 use super::frame_log::{FrameBatch, FrameBatches, MAX_PENDING_FRAMES};
-use super::ops::{self, EventRow, GroupRows, SampleRow};
+use super::ops::{self, EventRow, GroupRows};
 use super::query::{Arg, Query};
+use super::readings::ReadingRow;
 use super::rows::timestamp_text;
 use super::touches::Touches;
 use super::upserts::Upsert;
@@ -87,8 +88,8 @@ pub(crate) trait WriteConn: Send + 'static {
         Ok(())
     }
 
-    /// Appends meter samples, in order, in as few statements as the database allows.
-    async fn insert_samples(&mut self, rows: &[SampleRow]) -> Result<(), StoreError>;
+    /// Appends meter readings, in order, in as few statements as the database allows.
+    async fn insert_readings(&mut self, rows: &[ReadingRow]) -> Result<(), StoreError>;
 
     /// Appends outbox events, in order (their `seq` follows it), skipping ids already there.
     async fn insert_events(&mut self, rows: &[EventRow]) -> Result<(), StoreError> {
@@ -450,10 +451,10 @@ impl<C: WriteConn> Writer<C> {
         if !rows.events.is_empty() {
             self.conn.insert_events(&rows.events).await?;
         }
-        if !rows.samples.is_empty() {
-            self.conn.insert_samples(&rows.samples).await?;
+        if !rows.readings.is_empty() {
+            self.conn.insert_readings(&rows.readings).await?;
         }
-        let frames = if frames.is_empty() || std::env::var_os("NOFRAMES").is_some() {
+        let frames = if frames.is_empty() {
             Ok(())
         } else {
             self.begin_part().await?;

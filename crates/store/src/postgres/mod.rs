@@ -10,8 +10,9 @@ use sqlx::{ConnectOptions, Connection, PgConnection};
 use zaryad_model::{StationId, Timestamp};
 
 use crate::engine::frame_log::{FrameBatch, batch_json};
-use crate::engine::ops::{EventRow, SampleRow};
+use crate::engine::ops::EventRow;
 use crate::engine::query::Arg;
+use crate::engine::readings::ReadingRow;
 use crate::engine::rows::timestamp_text;
 use crate::engine::upserts::Upsert;
 use crate::engine::{SqlConn, SqlStore};
@@ -151,30 +152,21 @@ crate::engine::glue::impl_write_conn!(SqlConn<PgConnection>, {
         Ok(())
     }
 
-    async fn insert_samples(&mut self, rows: &[SampleRow]) -> Result<(), StoreError> {
+    async fn insert_readings(&mut self, rows: &[ReadingRow]) -> Result<(), StoreError> {
         // One statement whatever the number of rows: each column is one array parameter.
         // WITH ORDINALITY … ORDER BY keeps the ids (and so the read order) in the given order.
         sqlx::query(
-            "INSERT INTO meter_samples (session_id, station_id, evse_id, timestamp, measurand,
-                 value, unit, phase, context, location)
-             SELECT session_id, station_id, evse_id, timestamp, measurand, value, unit, phase,
-                 context, location
-             FROM UNNEST($1::text[], $2::text[], $3::int8[], $4::text[], $5::text[],
-                 $6::float8[], $7::text[], $8::text[], $9::text[], $10::text[])
-                 WITH ORDINALITY AS row (session_id, station_id, evse_id, timestamp, measurand,
-                     value, unit, phase, context, location, n)
+            "INSERT INTO meter_readings (session_id, station_id, evse_id, timestamp, samples)
+             SELECT session_id, station_id, evse_id, timestamp, samples
+             FROM UNNEST($1::text[], $2::text[], $3::int8[], $4::text[], $5::text[])
+                 WITH ORDINALITY AS row (session_id, station_id, evse_id, timestamp, samples, n)
              ORDER BY n",
         )
         .bind(column(rows, |row| row.session_id.clone()))
         .bind(column(rows, |row| row.station_id.clone()))
         .bind(column(rows, |row| row.evse_id))
         .bind(column(rows, |row| row.timestamp.clone()))
-        .bind(column(rows, |row| row.measurand.clone()))
-        .bind(column(rows, |row| row.value))
-        .bind(column(rows, |row| row.unit.clone()))
-        .bind(column(rows, |row| row.phase.clone()))
-        .bind(column(rows, |row| row.context.clone()))
-        .bind(column(rows, |row| row.location.clone()))
+        .bind(column(rows, |row| row.samples.clone()))
         .execute(&mut self.conn)
         .await?;
         Ok(())

@@ -17,8 +17,8 @@ use zaryad_model::{StationId, Timestamp};
 
 use crate::StoreError;
 use crate::engine::frame_log::{FrameBatch, batch_json};
-use crate::engine::ops::SampleRow;
 use crate::engine::query::{Arg, Query};
+use crate::engine::readings::ReadingRow;
 use crate::engine::rows::touches_json;
 use crate::engine::writer::WriteConn;
 
@@ -143,24 +143,18 @@ impl WriteConn for SqliteWriteConn {
         Ok(value)
     }
 
-    async fn insert_samples(&mut self, rows: &[SampleRow]) -> Result<(), StoreError> {
+    async fn insert_readings(&mut self, rows: &[ReadingRow]) -> Result<(), StoreError> {
         let mut statement = self.statement(
-            "INSERT INTO meter_samples (session_id, station_id, evse_id, timestamp, measurand,
-                 value, unit, phase, context, location)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            "INSERT INTO meter_readings (session_id, station_id, evse_id, timestamp, samples)
+             VALUES ($1, $2, $3, $4, $5)",
         )?;
-        for sample in rows {
+        for reading in rows {
             statement.execute(rusqlite::params![
-                sample.session_id,
-                sample.station_id,
-                sample.evse_id,
-                sample.timestamp,
-                sample.measurand,
-                sample.value,
-                sample.unit,
-                sample.phase,
-                sample.context,
-                sample.location,
+                reading.session_id,
+                reading.station_id,
+                reading.evse_id,
+                reading.timestamp,
+                reading.samples,
             ])?;
         }
         Ok(())
