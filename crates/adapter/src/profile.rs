@@ -186,6 +186,9 @@ pub struct Profile {
     rules: Vec<MatchRule>,
     own_repairs: BTreeMap<String, Option<Setting>>,
     repairs: BTreeMap<String, Setting>,
+    /// The repairs it turns on as indexes into [`REPAIRS`], in that (the running) order, with
+    /// their settings: every CALL runs them, so no name is looked up per frame.
+    enabled: Vec<(usize, Setting)>,
     own_decoders: Vec<DataTransferDecoder>,
     decoders: Vec<DataTransferDecoder>,
     connector_types: Vec<(u32, ConnectorType)>,
@@ -390,6 +393,7 @@ impl Profile {
             rules,
             own_repairs,
             repairs: BTreeMap::new(),
+            enabled: Vec::new(),
             own_decoders,
             decoders: Vec::new(),
             connector_types,
@@ -433,6 +437,7 @@ impl Profile {
                 rules: Vec::new(),
                 own_repairs: repairs,
                 repairs: BTreeMap::new(),
+                enabled: Vec::new(),
                 own_decoders: Vec::new(),
                 decoders: Vec::new(),
                 connector_types: Vec::new(),
@@ -457,6 +462,11 @@ impl Profile {
                 }
             }
         }
+        self.enabled = REPAIRS
+            .iter()
+            .enumerate()
+            .filter_map(|(index, info)| Some((index, repairs.get(info.name)?.clone())))
+            .collect();
         self.repairs = repairs;
         self.decoders = self.own_decoders.clone();
         if let Some(base) = base {
@@ -492,6 +502,12 @@ impl Profile {
     /// The setting of repair `name`, when the profile turns it on.
     pub fn setting(&self, name: &str) -> Option<&Setting> {
         self.repairs.get(name)
+    }
+
+    /// The repairs it turns on, as indexes into [`REPAIRS`] in the order they run, with their
+    /// settings.
+    pub(crate) fn enabled_repairs(&self) -> &[(usize, Setting)] {
+        &self.enabled
     }
 
     /// The names of the repairs it turns on, in the order they run.

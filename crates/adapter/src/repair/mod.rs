@@ -352,6 +352,12 @@ fn function(name: &str) -> Option<RepairFn> {
     })
 }
 
+/// The function of each entry of [`REPAIRS`], by index (none for the textual ones).
+fn functions() -> &'static [Option<RepairFn>] {
+    static FUNCTIONS: std::sync::OnceLock<Vec<Option<RepairFn>>> = std::sync::OnceLock::new();
+    FUNCTIONS.get_or_init(|| REPAIRS.iter().map(|info| function(info.name)).collect())
+}
+
 /// Runs the profile's repairs of `direction` over `payload` in [`REPAIRS`] order.
 fn run(
     profile: &Profile,
@@ -360,9 +366,13 @@ fn run(
     payload: &mut Value,
 ) -> Vec<Repair> {
     let mut repairs = Vec::new();
-    for info in REPAIRS.iter().filter(|info| info.direction == direction) {
-        let (Some(setting), Some(repair)) = (profile.setting(info.name), function(info.name))
-        else {
+    let functions = functions();
+    for (index, setting) in profile.enabled_repairs() {
+        let info = &REPAIRS[*index];
+        if info.direction != direction {
+            continue;
+        }
+        let Some(repair) = functions[*index] else {
             continue;
         };
         for change in repair(context, setting, payload) {

@@ -62,9 +62,15 @@ fn push_key(path: &mut String, key: &str) {
 }
 
 fn push_index(path: &mut String, index: usize) {
-    use std::fmt::Write;
-    // Writing into a `String` cannot fail.
-    let _ = write!(path, "[{index}]");
+    // By hand: `write!` goes through the formatting machinery for every array element of
+    // every walk, and nearly every index is a single digit.
+    path.push('[');
+    if index < 10 {
+        path.push(char::from(b'0' + index as u8));
+    } else {
+        path.push_str(&index.to_string());
+    }
+    path.push(']');
 }
 
 /// Calls `visit` for every object held under `key` (an array's elements, or a lone object),
@@ -171,5 +177,18 @@ mod tests {
                 ("meterValue[1].sampledValue".to_owned(), json!("3")),
             ]
         );
+    }
+
+    #[test]
+    fn indexes_of_two_digits_and_more_are_spelled_whole() {
+        let mut payload = json!({"v": (0..120).map(|n| json!({"n": n})).collect::<Vec<_>>()});
+        let mut paths = Vec::new();
+        walk(&mut payload, &mut |member, _| {
+            paths.push(member.path.to_owned())
+        });
+        assert_eq!(paths[1], "v[0].n");
+        assert_eq!(paths[10], "v[9].n");
+        assert_eq!(paths[11], "v[10].n");
+        assert_eq!(paths[120], "v[119].n");
     }
 }

@@ -87,7 +87,6 @@ fn without_nul(text: &str) -> String {
 
 crate::engine::glue::impl_write_conn!(SqlConn<PgConnection>, {
     const BEGIN: &'static str = "BEGIN";
-    const SAVEPOINTS: bool = false;
     // A group's events, session and connector upserts in one statement each: each is
     // otherwise a round trip of the one writer.
     const BATCH_ROWS: bool = true;

@@ -113,8 +113,6 @@ impl WriteConn for SqliteWriteConn {
     // IMMEDIATE takes the write lock up front: a deferred transaction that reads first could
     // fail to upgrade its lock if another process is writing.
     const BEGIN: &'static str = "BEGIN IMMEDIATE";
-    // Cheap here: a savepoint is a call into SQLite, not a round trip.
-    const SAVEPOINTS: bool = true;
     const OWN_THREAD: bool = true;
 
     async fn control(&mut self, sql: &'static str) -> Result<(), StoreError> {
