@@ -387,6 +387,9 @@ async fn repeated_upserts_in_one_batch_keep_the_last_and_later_operations_see_th
     occupied.reported_status = ConnectorStatus::Occupied;
     let mut available = occupied.clone();
     available.reported_status = ConnectorStatus::Available;
+    let mut rebooted = station.clone();
+    rebooted.firmware_version = Some("2.0.0".into());
+    rebooted.last_boot_at = Some(at(5, 0));
     store
         .commit(batch(vec![
             WriteOp::UpsertStation(station.clone()),
@@ -396,6 +399,7 @@ async fn repeated_upserts_in_one_batch_keep_the_last_and_later_operations_see_th
             },
             WriteOp::UpsertSession(first),
             WriteOp::UpsertSession(last.clone()),
+            WriteOp::UpsertStation(rebooted.clone()),
             WriteOp::UpsertConnector {
                 station_id: station.id.clone(),
                 connector: available.clone(),
@@ -403,6 +407,10 @@ async fn repeated_upserts_in_one_batch_keep_the_last_and_later_operations_see_th
         ]))
         .await
         .unwrap();
+    let stored = store.station(&station.id).await.unwrap().unwrap();
+    assert_eq!(stored.firmware_version.as_deref(), Some("2.0.0"));
+    assert_eq!(stored.last_boot_at, Some(at(5, 0)));
+    assert_eq!(stored.vendor, station.vendor);
     assert_eq!(store.session("s-r").await.unwrap(), Some(last));
     assert_eq!(
         store.connectors(&station.id).await.unwrap(),

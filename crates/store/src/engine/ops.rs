@@ -40,6 +40,8 @@ pub(crate) struct GroupRows {
     pub(crate) readings: Vec<ReadingRow>,
     /// Only where [`WriteConn::BATCH_ROWS`] says so; elsewhere events are inserted in place.
     pub(crate) events: Vec<EventRow>,
+    /// Station upserts (their arguments), batched where events are.
+    pub(crate) stations: Vec<Vec<Arg>>,
     /// Session upserts (their arguments), batched where events are.
     pub(crate) sessions: Vec<Vec<Arg>>,
     /// Connector upserts (their arguments), batched where events are.
@@ -50,8 +52,23 @@ impl GroupRows {
     pub(crate) fn append(&mut self, other: &mut GroupRows) {
         self.readings.append(&mut other.readings);
         self.events.append(&mut other.events);
+        self.stations.append(&mut other.stations);
         self.sessions.append(&mut other.sessions);
         self.connectors.append(&mut other.connectors);
+    }
+
+    /// Writes the batched station upserts alone.
+    pub(crate) async fn write_stations<C: WriteConn>(
+        &mut self,
+        conn: &mut C,
+    ) -> Result<(), StoreError> {
+        if !self.stations.is_empty() {
+            let kind = Upsert::Station;
+            conn.upsert_rows(kind, &last_per_key(&self.stations, kind.key_len()))
+                .await?;
+            self.stations.clear();
+        }
+        Ok(())
     }
 
     /// Writes the batched upserts (not events or samples): they replace every column but
@@ -60,7 +77,9 @@ impl GroupRows {
         &mut self,
         conn: &mut C,
     ) -> Result<(), StoreError> {
+        // Stations first: connectors refer to theirs.
         for (kind, rows) in [
+            (Upsert::Station, &mut self.stations),
             (Upsert::Session, &mut self.sessions),
             (Upsert::Connector, &mut self.connectors),
         ] {
@@ -90,15 +109,25 @@ pub(crate) async fn apply<C: WriteConn>(
     // Operations that neither read nor delete session or connector rows.
     let independent = matches!(
         op,
-        WriteOp::UpsertSession(_)
+        WriteOp::StoreConfiguration { .. }
+            | WriteOp::UpsertSession(_)
             | WriteOp::UpsertConnector { .. }
             | WriteOp::InsertSamples { .. }
             | WriteOp::AppendEvent(_)
             | WriteOp::UpsertStation(_)
             | WriteOp::RequestSessionCorrection { .. }
     );
+    if C::BATCH_ROWS
+        && matches!(op, WriteOp::StoreConfiguration { entries, .. } if !entries.is_empty())
+    {
+        // Configuration rows refer to their station, which may be among the pending rows (a
+        // boot and the configuration read after it in one group).
+        pending.stations.append(&mut rows.stations);
+        pending.write_stations(conn).await?;
+    }
     if C::BATCH_ROWS && !independent {
         // Anything else may read or delete those rows.
+        pending.stations.append(&mut rows.stations);
         pending.sessions.append(&mut rows.sessions);
         pending.connectors.append(&mut rows.connectors);
         pending.write_upserts(conn).await?;
@@ -116,6 +145,10 @@ pub(crate) async fn apply<C: WriteConn>(
         pending.events.clear();
     }
     let query = match op {
+        WriteOp::UpsertStation(station) if C::BATCH_ROWS => {
+            rows.stations.push(upsert_station(station, now).args);
+            return Ok(());
+        }
         WriteOp::UpsertStation(station) => upsert_station(station, now),
         WriteOp::ProvisionStation(provision) => return provision_station(conn, provision).await,
         WriteOp::DeleteStation(id) => return delete_station(conn, id).await,
@@ -195,40 +228,20 @@ pub(crate) async fn apply<C: WriteConn>(
 }
 
 fn upsert_station(station: &Station, now: &str) -> Query {
-    // The password, `provisioned`, the operator's pinned profile and the first-seen time belong
-    // to the existing row; `last_seen_at` only moves forward because touches may be newer than
-    // the caller's copy of the station.
-    Query::new(
-        "INSERT INTO stations (id, ocpp_version, vendor, model, firmware_version, serial_number,
-             registration, last_seen_at, last_boot_at, vendor_profile, provisioned, password_hash,
-             created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, NULL, $12, $13)
-         ON CONFLICT (id) DO UPDATE SET
-             ocpp_version = excluded.ocpp_version,
-             vendor = excluded.vendor,
-             model = excluded.model,
-             firmware_version = excluded.firmware_version,
-             serial_number = excluded.serial_number,
-             last_seen_at = CASE
-                 WHEN stations.last_seen_at IS NULL THEN excluded.last_seen_at
-                 WHEN excluded.last_seen_at > stations.last_seen_at THEN excluded.last_seen_at
-                 ELSE stations.last_seen_at END,
-             last_boot_at = excluded.last_boot_at,
-             updated_at = excluded.updated_at",
-    )
-    .text(station.id.as_str())
-    .opt_text(station.ocpp_version.as_deref())
-    .opt_text(station.vendor.as_deref())
-    .opt_text(station.model.as_deref())
-    .opt_text(station.firmware_version.as_deref())
-    .opt_text(station.serial_number.as_deref())
-    .text(station.registration.as_str())
-    .opt_text(opt_timestamp_text(station.last_seen_at.as_ref()))
-    .opt_text(opt_timestamp_text(station.last_boot_at.as_ref()))
-    .opt_text(station.vendor_profile.as_deref())
-    .bool(station.provisioned)
-    .text(timestamp_text(&station.created_at))
-    .text(now)
+    Query::new(Upsert::Station.one())
+        .text(station.id.as_str())
+        .opt_text(station.ocpp_version.as_deref())
+        .opt_text(station.vendor.as_deref())
+        .opt_text(station.model.as_deref())
+        .opt_text(station.firmware_version.as_deref())
+        .opt_text(station.serial_number.as_deref())
+        .text(station.registration.as_str())
+        .opt_text(opt_timestamp_text(station.last_seen_at.as_ref()))
+        .opt_text(opt_timestamp_text(station.last_boot_at.as_ref()))
+        .opt_text(station.vendor_profile.as_deref())
+        .bool(station.provisioned)
+        .text(timestamp_text(&station.created_at))
+        .text(now)
 }
 
 async fn provision_station<C: WriteConn>(

@@ -1,5 +1,5 @@
-//! Session and connector upserts: the one statement for a row, and on PostgreSQL the same for
-//! many rows through arrays, which the writer uses for a whole group at once (see
+//! Station, session and connector upserts: the one statement for a row, and on PostgreSQL the
+//! same for many rows through arrays, which the writer uses for a whole group at once (see
 //! [`crate::engine::writer::WriteConn::BATCH_ROWS`]). Both forms are assembled from one
 //! column list and one conflict clause, so they cannot drift apart.
 
@@ -61,9 +61,37 @@ macro_rules! connector_conflict {
     };
 }
 
+// The password, `provisioned`, the operator's pinned profile and the first-seen time belong to
+// the existing row; `last_seen_at` only moves forward because touches may be newer than the
+// caller's copy of the station.
+macro_rules! station_columns {
+    () => {
+        "id, ocpp_version, vendor, model, firmware_version, serial_number, registration,
+         last_seen_at, last_boot_at, vendor_profile, provisioned, created_at, updated_at"
+    };
+}
+
+macro_rules! station_conflict {
+    () => {
+        "ON CONFLICT (id) DO UPDATE SET
+             ocpp_version = excluded.ocpp_version,
+             vendor = excluded.vendor,
+             model = excluded.model,
+             firmware_version = excluded.firmware_version,
+             serial_number = excluded.serial_number,
+             last_seen_at = CASE
+                 WHEN stations.last_seen_at IS NULL THEN excluded.last_seen_at
+                 WHEN excluded.last_seen_at > stations.last_seen_at THEN excluded.last_seen_at
+                 ELSE stations.last_seen_at END,
+             last_boot_at = excluded.last_boot_at,
+             updated_at = excluded.updated_at"
+    };
+}
+
 /// A kind of row the writer may upsert many of in one statement.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Upsert {
+    Station,
     Session,
     Connector,
 }
@@ -72,7 +100,7 @@ impl Upsert {
     /// How many leading arguments form the row's key.
     pub(crate) fn key_len(self) -> usize {
         match self {
-            Upsert::Session => 1,
+            Upsert::Station | Upsert::Session => 1,
             Upsert::Connector => 3,
         }
     }
@@ -80,6 +108,12 @@ impl Upsert {
     /// The statement for one row (`$1`, `$2`, … in argument order).
     pub(crate) fn one(self) -> &'static str {
         match self {
+            Upsert::Station => concat!(
+                "INSERT INTO stations (",
+                station_columns!(),
+                ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) ",
+                station_conflict!()
+            ),
             Upsert::Session => concat!(
                 "INSERT INTO sessions (",
                 session_columns!(),
@@ -100,6 +134,19 @@ impl Upsert {
     /// inserted in the given order.
     pub(crate) fn many(self) -> &'static str {
         match self {
+            Upsert::Station => concat!(
+                "INSERT INTO stations (",
+                station_columns!(),
+                ") SELECT ",
+                station_columns!(),
+                " FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
+                     $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::bool[],
+                     $12::text[], $13::text[])
+                     WITH ORDINALITY AS row (",
+                station_columns!(),
+                ", n) ORDER BY n ",
+                station_conflict!()
+            ),
             Upsert::Session => concat!(
                 "INSERT INTO sessions (",
                 session_columns!(),
@@ -178,7 +225,7 @@ mod tests {
 
     #[test]
     fn both_forms_name_the_same_columns() {
-        for kind in [Upsert::Session, Upsert::Connector] {
+        for kind in [Upsert::Station, Upsert::Session, Upsert::Connector] {
             let one = kind.one();
             let many = kind.many();
             let conflict = one.find("ON CONFLICT").unwrap();

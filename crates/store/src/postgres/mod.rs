@@ -87,7 +87,7 @@ fn without_nul(text: &str) -> String {
 
 crate::engine::glue::impl_write_conn!(SqlConn<PgConnection>, {
     const BEGIN: &'static str = "BEGIN";
-    // A group's events, session and connector upserts in one statement each: each is
+    // A group's events, station, session and connector upserts in one statement each: each is
     // otherwise a round trip of the one writer.
     const BATCH_ROWS: bool = true;
     // On the shared runtime, each of the writer's round trips waited behind the connection
