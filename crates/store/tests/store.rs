@@ -74,6 +74,53 @@ backend_tests!(
     session_corrections_wait_and_refuse_stale_answers,
 );
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_reads_recover_when_the_server_drops_their_connections() {
+    run(Engine::Postgres, |db: Db| async move {
+        let store = db.open().await;
+        let station = full_station("CP-DROP");
+        store
+            .commit(batch(vec![WriteOp::UpsertStation(station.clone())]))
+            .await
+            .unwrap();
+        // Every read connection has just worked, so none is pinged before its next use.
+        let mut reads = tokio::task::JoinSet::new();
+        for _ in 0..8 {
+            let store = store.clone();
+            let id = station.id.clone();
+            reads.spawn(async move { store.station(&id).await });
+        }
+        while let Some(read) = reads.join_next().await {
+            assert!(read.unwrap().unwrap().is_some());
+        }
+        db.test
+            .execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                 WHERE datname = current_database() AND application_name = 'zaryad'
+                     AND pid <> pg_backend_pid()",
+            )
+            .await
+            .unwrap();
+        // A dropped connection fails the read that finds it and leaves the pool; the pool
+        // holds four, so by the fifth read at the latest the store reads again.
+        let mut failures = 0;
+        loop {
+            match store.station(&station.id).await {
+                Ok(found) => {
+                    assert_eq!(found.map(|found| found.id), Some(station.id.clone()));
+                    break;
+                }
+                Err(error) => {
+                    assert!(error.is_transient(), "{error}");
+                    failures += 1;
+                    assert!(failures <= 4, "reads keep failing: {error}");
+                }
+            }
+        }
+    })
+    .await;
+}
+
 /// Runs `case` against a fresh database of `engine`; skips (see `TestDatabase`) when it is
 /// PostgreSQL and there is none outside CI.
 async fn run<F, Fut>(engine: Engine, case: F)
