@@ -329,7 +329,7 @@ pub(crate) fn enum_case(context: &Context<'_>, _: &Setting, payload: &mut Value)
         }
         if let Some(spelled) = canonical(field.values, text) {
             changes.push(Change::new(
-                format!("{}: {text:?} → {spelled:?}", member.path),
+                format!("{}: {text:?} → {spelled:?}", member.path()),
                 None,
             ));
             *value = Value::String(spelled.to_owned());
@@ -355,7 +355,7 @@ pub(crate) fn enum_alias(_: &Context<'_>, setting: &Setting, payload: &mut Value
             return;
         };
         changes.push(Change::new(
-            format!("{}: {text:?} → {spelled:?}", member.path),
+            format!("{}: {text:?} → {spelled:?}", member.path()),
             if member.parent == Some("sampledValue") {
                 sample_fact(member.key)
             } else {
@@ -389,7 +389,7 @@ fn outside_enum(
         changes.push(Change::new(
             format!(
                 "{}: {text:?} is not in the enum → {fallback:?}",
-                member.path
+                member.path()
             ),
             None,
         ));

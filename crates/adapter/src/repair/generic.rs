@@ -70,7 +70,7 @@ fn rewrite_form(payload: &mut Value, form: Form, touches: Option<SessionFact>) -
         {
             let repaired = format_exact(at);
             details.push(Change::new(
-                format!("{}: {text:?} → {repaired:?}", member.path),
+                format!("{}: {text:?} → {repaired:?}", member.path()),
                 touches,
             ));
             *value = Value::String(repaired);
@@ -128,7 +128,7 @@ pub(crate) fn sentinel_timestamp(
         details.push(Change::new(
             format!(
                 "{}: {text:?} is {why}; set to the received time {repaired:?}",
-                member.path
+                member.path()
             ),
             Some(SessionFact::Time),
         ));
@@ -158,7 +158,7 @@ pub(crate) fn number_as_string(
         };
         if let Some(number) = number {
             details.push(Change::new(
-                format!("{}: {text:?} → {number}", member.path),
+                format!("{}: {text:?} → {number}", member.path()),
                 None,
             ));
             *value = Value::Number(number);
@@ -228,7 +228,7 @@ pub(crate) fn string_as_number(
         if let (true, Value::Number(number)) = (wants_text, &*value) {
             let text = number.to_string();
             details.push(Change::new(
-                format!("{}: {text} → {text:?}", member.path),
+                format!("{}: {text} → {text:?}", member.path()),
                 None,
             ));
             *value = Value::String(text);

@@ -24,7 +24,7 @@ fn rewrite(payload: &mut Value, clean: &dyn Fn(&str) -> String) -> Vec<Change> {
         let cleaned = clean(tag);
         if cleaned != *tag {
             changes.push(Change::new(
-                format!("{}: {tag:?} → {cleaned:?}", member.path),
+                format!("{}: {tag:?} → {cleaned:?}", member.path()),
                 Some(SessionFact::IdToken),
             ));
             *value = Value::String(cleaned);

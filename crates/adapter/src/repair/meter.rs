@@ -20,7 +20,7 @@ pub(crate) fn lone_object_as_array(
     walk(payload, &mut |member, value| {
         if ARRAY_KEYS.contains(&member.key) && value.is_object() {
             changes.push(Change::new(
-                format!("{}: a lone object wrapped in an array", member.path),
+                format!("{}: a lone object wrapped in an array", member.path()),
                 None,
             ));
             *value = Value::Array(vec![value.take()]);

@@ -118,7 +118,7 @@ pub(crate) fn integer_numbers(_: &Context<'_>, _: &Setting, payload: &mut Value)
         }
         if let Ok(integer) = whole.parse::<i64>() {
             changes.push(Change::new(
-                format!("{}: {text} → {integer}", member.path),
+                format!("{}: {text} → {integer}", member.path()),
                 None,
             ));
             *value = Value::Number(Number::from(integer));
@@ -152,7 +152,7 @@ pub(crate) fn id_tag_length(
             changes.push(Change::new(
                 format!(
                     "{}: {tag:?} → {short:?} (the charger takes {max})",
-                    member.path
+                    member.path()
                 ),
                 None,
             ));

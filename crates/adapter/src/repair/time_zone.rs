@@ -36,7 +36,7 @@ pub(crate) fn timestamp_local_zone(
         };
         let repaired = format_exact(at);
         changes.push(Change::new(
-            format!("{}: {text:?} is {zone} time → {repaired:?}", member.path),
+            format!("{}: {text:?} is {zone} time → {repaired:?}", member.path()),
             Some(SessionFact::Time),
         ));
         *value = Value::String(repaired);

@@ -1,15 +1,45 @@
 //! Walking a payload's members, skipping what belongs to the vendor.
 
+use std::fmt;
+
 use serde_json::Value;
 
 /// An object member met while walking a payload.
 pub(crate) struct Member<'a> {
-    /// Where it is, e.g. `meterValue[0].sampledValue[1].value`.
-    pub(crate) path: &'a str,
+    /// Where the object holding it is, e.g. `meterValue[0].sampledValue[1]` (empty at the top).
+    prefix: &'a str,
     /// Its key.
     pub(crate) key: &'a str,
     /// The key of the member holding its object (for array elements, the array's key).
     pub(crate) parent: Option<&'a str>,
+}
+
+impl Member<'_> {
+    /// Where it is, e.g. `meterValue[0].sampledValue[1].value`.
+    ///
+    /// Spelled out only when a repair describes a change: most members are only looked at.
+    pub(crate) fn path(&self) -> MemberPath<'_> {
+        MemberPath {
+            prefix: self.prefix,
+            key: self.key,
+        }
+    }
+}
+
+/// A member's path, written when displayed.
+pub(crate) struct MemberPath<'a> {
+    prefix: &'a str,
+    key: &'a str,
+}
+
+impl fmt::Display for MemberPath<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.prefix.is_empty() {
+            f.write_str(self.key)
+        } else {
+            write!(f, "{}.{}", self.prefix, self.key)
+        }
+    }
 }
 
 /// Calls `visit` for every object member, depth first, skipping `customData`, which is the
@@ -17,9 +47,15 @@ pub(crate) struct Member<'a> {
 /// nesting limit (128) on the text the payload was parsed from.
 ///
 /// Every inbound CALL is walked once per enabled repair, so the paths are built in one buffer
-/// that grows and shrinks with the walk instead of a new string per member.
+/// that grows and shrinks with the walk, and only down to the objects and arrays: a scalar
+/// member's path is its holder's and its key, joined when a change is described.
 pub(crate) fn walk(value: &mut Value, visit: &mut dyn FnMut(&Member<'_>, &mut Value)) {
     walk_at(value, &mut String::with_capacity(64), None, visit);
+}
+
+/// True for the values that can hold members.
+fn is_container(value: &Value) -> bool {
+    matches!(value, Value::Object(_) | Value::Array(_))
 }
 
 fn walk_at(
@@ -34,20 +70,30 @@ fn walk_at(
                 if key == "customData" {
                     continue;
                 }
-                let at = path.len();
-                push_key(path, key);
-                let member = Member { path, key, parent };
-                visit(&member, child);
-                walk_at(child, path, Some(key), visit);
-                path.truncate(at);
+                visit(
+                    &Member {
+                        prefix: path,
+                        key,
+                        parent,
+                    },
+                    child,
+                );
+                if is_container(child) {
+                    let at = path.len();
+                    push_key(path, key);
+                    walk_at(child, path, Some(key), visit);
+                    path.truncate(at);
+                }
             }
         }
         Value::Array(items) => {
             for (index, item) in items.iter_mut().enumerate() {
-                let at = path.len();
-                push_index(path, index);
-                walk_at(item, path, parent, visit);
-                path.truncate(at);
+                if is_container(item) {
+                    let at = path.len();
+                    push_index(path, index);
+                    walk_at(item, path, parent, visit);
+                    path.truncate(at);
+                }
             }
         }
         _ => {}
@@ -92,7 +138,8 @@ fn objects_at(
     match value {
         Value::Object(fields) => {
             for (name, child) in fields.iter_mut() {
-                if name == "customData" {
+                if name == "customData" || !is_container(child) {
+                    // A scalar holds no objects, whatever its key.
                     continue;
                 }
                 let at = path.len();
@@ -119,10 +166,12 @@ fn objects_at(
         }
         Value::Array(items) => {
             for (index, item) in items.iter_mut().enumerate() {
-                let at = path.len();
-                push_index(path, index);
-                objects_at(item, path, key, visit);
-                path.truncate(at);
+                if is_container(item) {
+                    let at = path.len();
+                    push_index(path, index);
+                    objects_at(item, path, key, visit);
+                    path.truncate(at);
+                }
             }
         }
         _ => {}
@@ -146,7 +195,7 @@ mod tests {
         });
         let mut members = Vec::new();
         walk(&mut payload, &mut |member, _| {
-            members.push((member.path.to_owned(), member.parent.map(str::to_owned)));
+            members.push((member.path().to_string(), member.parent.map(str::to_owned)));
         });
         let paths: Vec<&str> = members.iter().map(|(path, _)| path.as_str()).collect();
         assert_eq!(
@@ -184,7 +233,7 @@ mod tests {
         let mut payload = json!({"v": (0..120).map(|n| json!({"n": n})).collect::<Vec<_>>()});
         let mut paths = Vec::new();
         walk(&mut payload, &mut |member, _| {
-            paths.push(member.path.to_owned())
+            paths.push(member.path().to_string())
         });
         assert_eq!(paths[1], "v[0].n");
         assert_eq!(paths[10], "v[9].n");
