@@ -57,34 +57,27 @@ impl GroupRows {
         self.connectors.append(&mut other.connectors);
     }
 
-    /// Writes the batched station upserts alone.
-    pub(crate) async fn write_stations<C: WriteConn>(
-        &mut self,
-        conn: &mut C,
-    ) -> Result<(), StoreError> {
-        if !self.stations.is_empty() {
-            let kind = Upsert::Station;
-            conn.upsert_rows(kind, &last_per_key(&self.stations, kind.key_len()))
-                .await?;
-            self.stations.clear();
+    /// The batched upserts of one kind.
+    fn upserts_mut(&mut self, kind: Upsert) -> &mut Vec<Vec<Arg>> {
+        match kind {
+            Upsert::Station => &mut self.stations,
+            Upsert::Session => &mut self.sessions,
+            Upsert::Connector => &mut self.connectors,
         }
-        Ok(())
     }
 
-    /// Writes the batched upserts (not events or samples): they replace every column but
-    /// the key, so the last of several for one row is all that matters.
+    /// Writes the batched upserts of `kinds` (not events or samples), in that order: they
+    /// replace every column but the key, so the last of several for one row is all that
+    /// matters.
     pub(crate) async fn write_upserts<C: WriteConn>(
         &mut self,
         conn: &mut C,
+        kinds: &[Upsert],
     ) -> Result<(), StoreError> {
-        // Stations first: connectors refer to theirs.
-        for (kind, rows) in [
-            (Upsert::Station, &mut self.stations),
-            (Upsert::Session, &mut self.sessions),
-            (Upsert::Connector, &mut self.connectors),
-        ] {
+        for kind in kinds {
+            let rows = self.upserts_mut(*kind);
             if !rows.is_empty() {
-                conn.upsert_rows(kind, &last_per_key(rows, kind.key_len()))
+                conn.upsert_rows(*kind, &last_per_key(rows, kind.key_len()))
                     .await?;
                 rows.clear();
             }
@@ -93,12 +86,30 @@ impl GroupRows {
     }
 }
 
+/// The batched upserts that must be written before `op` runs: those of the rows it may read,
+/// delete or refer to.
+fn written_before(op: &WriteOp) -> &'static [Upsert] {
+    match op {
+        WriteOp::UpsertSession(_)
+        | WriteOp::UpsertConnector { .. }
+        | WriteOp::InsertSamples { .. }
+        | WriteOp::AppendEvent(_)
+        | WriteOp::UpsertStation(_)
+        | WriteOp::RequestSessionCorrection { .. } => &[],
+        // Configuration rows refer to their station, which may be among the pending rows (a
+        // boot and the configuration read after it in one group).
+        WriteOp::StoreConfiguration { entries, .. } if entries.is_empty() => &[],
+        WriteOp::StoreConfiguration { .. } => &[Upsert::Station],
+        _ => Upsert::ALL,
+    }
+}
+
 /// Applies one operation; `now` is the server time stamped on `updated_at` columns.
 ///
-/// Meter samples (and, where the database batches them, events and session and connector
-/// upserts) are not written here but added to `rows`: the writer writes every request's rows
-/// of a group in one statement each. `pending` holds the rows of the group's earlier
-/// requests, which an operation that may read them must see written first.
+/// Meter samples (and, where the database batches them, events and station, session and
+/// connector upserts) are not written here but added to `rows`: the writer writes every
+/// request's rows of a group in one statement each. `pending` holds the rows of the group's
+/// earlier requests, which an operation that may read them must see written first.
 pub(crate) async fn apply<C: WriteConn>(
     conn: &mut C,
     op: &WriteOp,
@@ -106,31 +117,12 @@ pub(crate) async fn apply<C: WriteConn>(
     rows: &mut GroupRows,
     pending: &mut GroupRows,
 ) -> Result<(), StoreError> {
-    // Operations that neither read nor delete session or connector rows.
-    let independent = matches!(
-        op,
-        WriteOp::StoreConfiguration { .. }
-            | WriteOp::UpsertSession(_)
-            | WriteOp::UpsertConnector { .. }
-            | WriteOp::InsertSamples { .. }
-            | WriteOp::AppendEvent(_)
-            | WriteOp::UpsertStation(_)
-            | WriteOp::RequestSessionCorrection { .. }
-    );
-    if C::BATCH_ROWS
-        && matches!(op, WriteOp::StoreConfiguration { entries, .. } if !entries.is_empty())
-    {
-        // Configuration rows refer to their station, which may be among the pending rows (a
-        // boot and the configuration read after it in one group).
-        pending.stations.append(&mut rows.stations);
-        pending.write_stations(conn).await?;
-    }
-    if C::BATCH_ROWS && !independent {
-        // Anything else may read or delete those rows.
-        pending.stations.append(&mut rows.stations);
-        pending.sessions.append(&mut rows.sessions);
-        pending.connectors.append(&mut rows.connectors);
-        pending.write_upserts(conn).await?;
+    let before = written_before(op);
+    if C::BATCH_ROWS && !before.is_empty() {
+        for kind in before {
+            pending.upserts_mut(*kind).append(rows.upserts_mut(*kind));
+        }
+        pending.write_upserts(conn, before).await?;
     }
     if matches!(
         op,

@@ -86,12 +86,10 @@ fn push_reading(
     reading: &[SampleOut<'_>],
     rows: &mut Vec<ReadingRow>,
 ) -> Result<(), StoreError> {
+    // No time yet means no sample yet.
     let Some(at) = at else {
         return Ok(());
     };
-    if reading.is_empty() {
-        return Ok(());
-    }
     rows.push(ReadingRow {
         session_id: session_id.map(str::to_owned),
         station_id: station_id.as_str().to_owned(),

@@ -97,6 +97,10 @@ pub(crate) enum Upsert {
 }
 
 impl Upsert {
+    /// Every kind, in the order they are written: stations first, which connectors refer to.
+    pub(crate) const ALL: &'static [Upsert] =
+        &[Upsert::Station, Upsert::Session, Upsert::Connector];
+
     /// How many leading arguments form the row's key.
     pub(crate) fn key_len(self) -> usize {
         match self {
@@ -225,7 +229,7 @@ mod tests {
 
     #[test]
     fn both_forms_name_the_same_columns() {
-        for kind in [Upsert::Station, Upsert::Session, Upsert::Connector] {
+        for kind in Upsert::ALL.iter().copied() {
             let one = kind.one();
             let many = kind.many();
             let conflict = one.find("ON CONFLICT").unwrap();

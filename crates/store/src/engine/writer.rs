@@ -435,7 +435,7 @@ impl<C: WriteConn> Writer<C> {
         }
         // One batch each for the whole group. Should one fail, the group is retried request by
         // request, and only the request whose rows are refused fails.
-        rows.write_upserts(&mut self.conn).await?;
+        rows.write_upserts(&mut self.conn, Upsert::ALL).await?;
         if !rows.events.is_empty() {
             self.conn.insert_events(&rows.events).await?;
         }
