@@ -525,6 +525,30 @@ async fn late_meter_values_correct_the_ended_session_once_per_interval() {
     server.shutdown().await;
 }
 
+/// A connection's own record rides with the station's first commit; a charger that connects
+/// and says nothing is still recorded as connected (and a new station registered) at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_charger_that_says_nothing_is_recorded_as_connected() {
+    let server = events_server().await;
+    let mut live = SseClient::open(&server.url("/api/v1/events"), ADMIN_TOKEN, None).await;
+    let charger = Charger::connect(&server, "CP-QUIET", "ocpp1.6").await;
+    let connected = live
+        .next(Duration::from_secs(5))
+        .await
+        .expect("station.connected without any CALL");
+    assert_eq!(connected.event, "station.connected");
+    assert_eq!(connected.data["station_id"], "CP-QUIET");
+    assert_eq!(server.station("CP-QUIET").await["id"], "CP-QUIET");
+    assert!(
+        live.next(Duration::from_millis(500)).await.is_none(),
+        "recorded once"
+    );
+    charger.close().await;
+    let disconnected = live.next(Duration::from_secs(5)).await.unwrap();
+    assert_eq!(disconnected.event, "station.disconnected");
+    server.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_event_stream_resumes_with_last_event_id() {
     let server = events_server().await;

@@ -106,6 +106,7 @@ pub async fn replay(trace: &str, options: &ReplayOptions) -> anyhow::Result<Valu
         configured_admin_token_hash: None,
         listeners_ready: AtomicBool::new(true),
         profiles,
+        id_tokens_generation: Default::default(),
     });
     let mut contexts: HashMap<String, StationContext> = HashMap::new();
     // The actions of CSMS CALLs in the trace, to name the answers to them.
@@ -194,7 +195,8 @@ async fn context_for<'a>(
     if !contexts.contains_key(&record.station_id) {
         let station_id = StationId::parse(&record.station_id)
             .map_err(|error| anyhow::anyhow!("station id {:?}: {error}", record.station_id))?;
-        let context = StationContext::load(shared.clone(), station_id, record.version).await?;
+        let context =
+            StationContext::load(shared.clone(), station_id, record.version, None).await?;
         contexts.insert(record.station_id.clone(), context);
     }
     contexts

@@ -33,7 +33,7 @@ pub use records::{
     ApiToken, ApiTokenRole, AttemptOutcome, ConfigurationRecord, Delivery, DeliveryAttempt,
     DeliveryStatus, Direction, DueDelivery, EventPosition, FrameRecord, NewWebhook,
     ProvisionStation, SessionCorrection, SessionCursor, SessionFilter, SessionPage,
-    StationCredentials, StoredEvent, Webhook, WriteBatch, WriteOp,
+    StationCredentials, StationState, StoredEvent, Webhook, WriteBatch, WriteOp,
 };
 
 /// The database behind Zaryad. One implementation per database engine.
@@ -61,7 +61,8 @@ pub trait Store: Send + Sync + 'static {
     /// All stations, ordered by id.
     async fn stations(&self) -> Result<Vec<Station>, StoreError>;
 
-    /// A station's password hash, for HTTP Basic auth on the WebSocket upgrade.
+    /// A station's password hash, for HTTP Basic auth on the WebSocket upgrade, with the
+    /// station's row.
     async fn station_credentials(
         &self,
         id: &StationId,

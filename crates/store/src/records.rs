@@ -150,13 +150,29 @@ pub struct ProvisionStation {
     pub at: Timestamp,
 }
 
-/// The secret a station authenticates with.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The secret a station authenticates with, and the station's row it was read from: the
+/// WebSocket upgrade reads it, and a connection that replaces no other starts from that row
+/// instead of reading it again.
+#[derive(Debug, Clone, PartialEq)]
 pub struct StationCredentials {
     /// The station.
     pub station_id: StationId,
     /// Salted password hash in the server's format, `None` when no password is set.
     pub password_hash: Option<String>,
+    /// The station as stored.
+    pub station: Station,
+    /// Its connectors and active sessions, when the database returned them with its row in
+    /// one round trip (PostgreSQL); `None`: whoever needs them reads them.
+    pub state: Option<StationState>,
+}
+
+/// A station's connectors and active sessions, as a connection starts from them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StationState {
+    /// Its connectors, by EVSE and connector id.
+    pub connectors: Vec<Connector>,
+    /// Its active sessions, the latest first (at most a thousand).
+    pub active_sessions: Vec<Session>,
 }
 
 /// Which way a frame went.

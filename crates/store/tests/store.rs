@@ -46,6 +46,7 @@ backend_tests!(
     stations_and_connectors_round_trip,
     upsert_station_keeps_password_provisioning_and_pinned_profile,
     deleting_a_station_keeps_its_sessions,
+    a_connecting_station_is_read_with_its_connectors_and_active_sessions,
     repeated_upserts_in_one_batch_keep_the_last_and_later_operations_see_them,
     sessions_round_trip_and_list,
     reused_transaction_ids_find_the_newest_session,
@@ -418,6 +419,100 @@ async fn deleting_a_station_keeps_its_sessions(db: Db) {
     assert_eq!(store.station_credentials(&station.id).await.unwrap(), None);
     assert!(store.connectors(&station.id).await.unwrap().is_empty());
     assert_eq!(store.session("s-d").await.unwrap(), Some(session));
+}
+
+/// The WebSocket upgrade reads the station's row with its password; PostgreSQL returns its
+/// connectors and active sessions in the same round trip, nested as JSON, and they must come
+/// back exactly as the plain reads give them (floats bit for bit, the u64 sequence number).
+async fn a_connecting_station_is_read_with_its_connectors_and_active_sessions(db: Db) {
+    let engine = db.test.engine();
+    let store = db.open().await;
+    let station = full_station("CP-N");
+    let connectors = vec![
+        Connector::new(0, 0),
+        Connector {
+            evse_id: 1,
+            connector_id: 1,
+            reported_status: ConnectorStatus::Occupied,
+            charging_state: Some(ChargingState::Charging),
+            connector_type: Some(ConnectorType::GbtDc),
+            error_code: Some("Other \"quoted\" é".into()),
+            info: None,
+            status_at: Some(at(3, 42)),
+        },
+    ];
+    let mut older = full_session("s-n1", "CP-N", "7", 10);
+    older.state = SessionState::Active;
+    older.ended_at = None;
+    older.meter_last_wh = Some(1.0 / 3.0);
+    older.power_w = Some(-0.0);
+    let mut newer = full_session("s-n2", "CP-N", "8", 20);
+    newer.state = SessionState::Active;
+    newer.meter_start_wh = Some(1_011_661.123_456_789);
+    newer.last_seq_no = Some(u64::MAX);
+    newer.quirks = Vec::new();
+    let completed = full_session("s-n3", "CP-N", "9", 30);
+    let mut elsewhere = full_session("s-o1", "CP-O", "1", 40);
+    elsewhere.state = SessionState::Active;
+    let mut ops = vec![
+        WriteOp::UpsertStation(station.clone()),
+        WriteOp::UpsertStation(full_station("CP-O")),
+    ];
+    for connector in &connectors {
+        ops.push(WriteOp::UpsertConnector {
+            station_id: station.id.clone(),
+            connector: connector.clone(),
+        });
+    }
+    for session in [&older, &newer, &completed, &elsewhere] {
+        ops.push(WriteOp::UpsertSession(session.clone()));
+    }
+    store.commit(batch(ops)).await.unwrap();
+
+    let read = store
+        .station_credentials(&station.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        Some(read.station),
+        store.station(&station.id).await.unwrap()
+    );
+    let active = store
+        .sessions(&SessionFilter {
+            station_id: Some(station.id.clone()),
+            state: Some(SessionState::Active),
+            limit: 1000,
+        })
+        .await
+        .unwrap();
+    assert_eq!(active, [newer.clone(), older.clone()]);
+    match engine {
+        Engine::Postgres => {
+            let state = read.state.expect("PostgreSQL nests the station's state");
+            assert_eq!(state.connectors, connectors);
+            assert_eq!(state.active_sessions, active);
+            let bits = |session: &Session| session.meter_last_wh.map(f64::to_bits);
+            assert_eq!(bits(&state.active_sessions[1]), bits(&older));
+            assert_eq!(
+                state.active_sessions[1].power_w.map(f64::to_bits),
+                Some((-0.0f64).to_bits())
+            );
+        }
+        Engine::Sqlite => assert_eq!(read.state, None),
+    }
+
+    // A station without connectors or sessions has an empty state, not a missing one.
+    let bare = store
+        .station_credentials(&id("CP-O"))
+        .await
+        .unwrap()
+        .unwrap();
+    if engine == Engine::Postgres {
+        let state = bare.state.unwrap();
+        assert!(state.connectors.is_empty());
+        assert_eq!(state.active_sessions, [elsewhere]);
+    }
 }
 
 /// PostgreSQL writes a group's session and connector upserts together at its end; the last of

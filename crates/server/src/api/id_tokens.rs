@@ -90,7 +90,9 @@ pub async fn upsert(
     };
     let mut batch = WriteBatch::new();
     batch.push(WriteOp::UpsertIdToken(id_token.clone()));
-    shared.store.commit(batch).await?;
+    let committed = shared.store.commit(batch).await;
+    shared.id_tokens_changed();
+    committed?;
     Ok(Json(view(&id_token)))
 }
 
@@ -106,6 +108,8 @@ pub async fn delete(
     }
     let mut batch = WriteBatch::new();
     batch.push(WriteOp::DeleteIdToken(token));
-    shared.store.commit(batch).await?;
+    let committed = shared.store.commit(batch).await;
+    shared.id_tokens_changed();
+    committed?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -28,7 +28,7 @@ use super::commands::{
     CommandAnswer, CommandFailure, CommandRequest, Completion, Origin, next_message_id,
 };
 use super::registry::{CloseReason, ConnectionHandle};
-use super::station::StationContext;
+use super::station::{StationContext, UpgradeRead};
 use crate::metrics;
 use crate::state::Shared;
 
@@ -74,6 +74,7 @@ pub fn run(
     version: OcppVersion,
     socket: Socket,
     peer: SocketAddr,
+    upgrade_read: UpgradeRead,
 ) -> impl Future<Output = ()> + Send {
     let span =
         tracing::info_span!("charger", station = %station_id, version = version.as_str(), %peer);
@@ -103,6 +104,7 @@ pub fn run(
                     timed_out: VecDeque::new(),
                 },
                 previous,
+                upgrade_read,
             }
         }
     };
@@ -120,6 +122,8 @@ enum Start {
         connection: Connection,
         /// The station's previous connection, told to close.
         previous: Option<ConnectionHandle>,
+        /// The station as the upgrade read it.
+        upgrade_read: UpgradeRead,
     },
 }
 
@@ -131,7 +135,7 @@ enum Start {
 )]
 fn serve_connection(mut start: Start) -> impl Future<Output = ()> + Send {
     async move {
-        let (connection, previous) = match &mut start {
+        let (connection, previous, upgrade_read) = match &mut start {
             Start::Superseded(socket) => {
                 tracing::info!("a newer connection of this station is already served; closing");
                 let close = CloseFrame {
@@ -144,7 +148,14 @@ fn serve_connection(mut start: Start) -> impl Future<Output = ()> + Send {
             Start::Serve {
                 connection,
                 previous,
-            } => (connection, previous),
+                upgrade_read,
+            } => (connection, previous, upgrade_read),
+        };
+        // A replaced connection may have written the station since the upgrade read it.
+        let upgrade_read = if previous.is_some() {
+            None
+        } else {
+            upgrade_read.take()
         };
         if let Some(previous) = previous.take() {
             tracing::info!("a new connection replaces the previous one");
@@ -162,6 +173,7 @@ fn serve_connection(mut start: Start) -> impl Future<Output = ()> + Send {
             connection.shared.clone(),
             connection.station_id.clone(),
             connection.version,
+            upgrade_read,
         ))
         .await
         {
@@ -288,6 +300,17 @@ impl Connection {
                     }
                 }
                 () = sleep_until(deadline) => Box::pin(self.time_out(context)).await,
+                () = sleep_until(context.connect_record_due()) => {
+                    if let Err(error) = Box::pin(context.write_connect_record()).await {
+                        tracing::error!(%error, "the connection could not be recorded; closing");
+                        Box::pin(self.close(
+                            CloseCode::Error,
+                            "the CSMS cannot serve this station right now",
+                        ))
+                        .await;
+                        return;
+                    }
+                }
                 () = tokio::time::sleep_until(self.commands_open_at), if self.in_flight.is_none() && !commands_open => {}
                 () = tick(&mut ping) => {
                     if last_heard.elapsed() > idle_timeout {

@@ -29,6 +29,7 @@ use crate::secrets::verify_station_password;
 use crate::state::Shared;
 
 use super::connection;
+use super::station::StationRead;
 
 /// Accepts chargers on `listener` until shutdown; every connection task joins `tasks`.
 pub async fn serve_ocpp(shared: Arc<Shared>, listener: TcpListener, tasks: TaskTracker) {
@@ -139,7 +140,7 @@ async fn upgrade(
             }
         },
     };
-    match shared.store.station_credentials(&station_id).await {
+    let upgrade_read = match shared.store.station_credentials(&station_id).await {
         Ok(Some(stored)) => {
             if let Some(hash) = stored.password_hash {
                 // Security profile 1: the user must be the station's identity.
@@ -154,8 +155,15 @@ async fn upgrade(
                     );
                 }
             }
+            Some(Box::new(StationRead {
+                station: Some(stored.station),
+                state: stored.state,
+            }))
         }
-        Ok(None) => {}
+        Ok(None) => Some(Box::new(StationRead {
+            station: None,
+            state: None,
+        })),
         Err(error) => {
             tracing::error!(%error, "credentials lookup failed");
             return refuse(
@@ -164,7 +172,7 @@ async fn upgrade(
                 "the CSMS cannot check credentials right now".to_owned(),
             );
         }
-    }
+    };
     if shared.shutdown.is_cancelled() {
         return refuse(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -199,6 +207,7 @@ async fn upgrade(
                     version,
                     socket,
                     peer,
+                    upgrade_read,
                 )
                 .await;
             }

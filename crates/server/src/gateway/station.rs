@@ -16,10 +16,10 @@ use zaryad_adapter::{DataTransferAnswer, Decoded, Repair, Selection, StationFact
 use zaryad_model::{
     AuthorizationInfo, BootInfo, ChargerMessage, ChargingState, Command, ConfigurationEntry,
     Connector, ConnectorStatus, ConnectorTypeReport, DataTransferStatus, DomainEvent, EventType,
-    MeterSample, ReadingContext, Registration, Reply, Session, SessionState, Station, StationId,
-    StatusReport, Timestamp, TransactionEventKind, TransactionReport, VendorFacts,
+    IdToken, MeterSample, ReadingContext, Registration, Reply, Session, SessionState, Station,
+    StationId, StatusReport, Timestamp, TransactionEventKind, TransactionReport, VendorFacts,
 };
-use zaryad_store::{SessionFilter, StoreError, WriteBatch, WriteOp};
+use zaryad_store::{SessionFilter, StationState, StoreError, WriteBatch, WriteOp};
 use zaryad_wire::{ErrorCode, OcppVersion};
 
 use super::commands::{Completion, Origin};
@@ -118,6 +118,51 @@ pub struct StationContext {
     /// right after the load (the usual case, and every one of a reconnect storm's) need not
     /// read the station again. Later boots always do.
     loaded_at: Option<Instant>,
+    /// What the connection itself writes (`station.connected`, and the station's row when it
+    /// is new or its version changed), not committed yet: it rides with the station's first
+    /// commit — nearly always its BootNotification's, right behind it — so a connecting charger
+    /// waits for one commit instead of two (a reconnect storm's chargers each waited out a
+    /// commit of their own before their boot was read). Written alone when nothing else comes
+    /// within [`CONNECT_RECORD_WAIT`]; kept until a commit holding it succeeds.
+    connect_record: Option<Box<ConnectRecord>>,
+    /// The id token this connection read last: a charger authorizes a token, then starts and
+    /// stops its transaction with it, and each asks for its status (a read on the reply path).
+    last_token: Option<Box<TokenRead>>,
+}
+
+/// An id token as read (`None`: unknown), with when and under which generation of the id
+/// tokens (see [`Shared::id_tokens_generation`]) it was read.
+struct TokenRead {
+    token: String,
+    known: Option<IdToken>,
+    generation: u64,
+    at: Instant,
+}
+
+/// How long a connection answers from the id token it read last. A change through this node's
+/// API takes effect at once; this bounds how long one made through another node may go unseen.
+const TOKEN_READ_FRESH: Duration = Duration::from_secs(5);
+
+/// The connection's own writes, waiting for the station's first commit.
+struct ConnectRecord {
+    batch: WriteBatch,
+    /// When it is written alone if no other commit took it.
+    due: tokio::time::Instant,
+}
+
+/// How long the connection's record waits for the station's first commit.
+const CONNECT_RECORD_WAIT: Duration = Duration::from_millis(250);
+
+/// What the WebSocket upgrade read of the station, boxed so that it costs an idle connection
+/// one word; `None` when the connection must read it all.
+pub type UpgradeRead = Option<Box<StationRead>>;
+
+/// The station as the WebSocket upgrade read it.
+pub struct StationRead {
+    /// Its row; `None` when there was none.
+    pub station: Option<Station>,
+    /// Its connectors and active sessions, when they came with the row.
+    pub state: Option<StationState>,
 }
 
 /// How old the station's copy may be for a BootNotification to answer from it without
@@ -131,10 +176,14 @@ impl StationContext {
         shared: Arc<Shared>,
         station_id: StationId,
         version: OcppVersion,
+        upgrade_read: UpgradeRead,
     ) -> Result<StationContext, StoreError> {
         let now = Utc::now();
         let store = &shared.store;
-        let known = store.station(&station_id).await?;
+        let (known, state) = match upgrade_read {
+            Some(read) => (read.station, read.state),
+            None => (store.station(&station_id).await?, None),
+        };
         // A known station connecting again with the same version changes nothing in its row
         // but the last-seen time, which the coalesced touches write: a reconnect storm then
         // costs one statement fewer per charger.
@@ -155,14 +204,20 @@ impl StationContext {
         };
         station.ocpp_version = Some(version.as_str().to_owned());
         station.last_seen_at = Some(now);
-        let connectors = store.connectors(&station_id).await?.into_iter().collect();
-        let active = store
-            .sessions(&SessionFilter {
-                station_id: Some(station_id.clone()),
-                state: Some(SessionState::Active),
-                limit: 1000,
-            })
-            .await?;
+        let (connectors, active) = match state {
+            Some(state) => (state.connectors, state.active_sessions),
+            None => (
+                store.connectors(&station_id).await?,
+                store
+                    .sessions(&SessionFilter {
+                        station_id: Some(station_id.clone()),
+                        state: Some(SessionState::Active),
+                        limit: 1000,
+                    })
+                    .await?,
+            ),
+        };
+        let connectors = connectors.into_iter().collect();
         let profiles_generation = shared.profiles.generation();
         let selection = select_profile(&shared, &station);
         let mut context = StationContext {
@@ -180,18 +235,37 @@ impl StationContext {
             call_flags: Vec::new(),
             cdr_samples: HashMap::new(),
             loaded_at: Some(Instant::now()),
+            connect_record: None,
+            last_token: None,
         };
-        let mut changes = Changes::default();
+        let mut batch = WriteBatch::new();
         if unchanged {
             context.shared.store.touch(&context.station_id, now);
         } else {
-            changes.batch.push(WriteOp::UpsertStation(station.clone()));
+            batch.push(WriteOp::UpsertStation(station));
         }
-        changes.station = Some(station);
         let data = json!({"ocpp_version": version.as_str()});
-        changes.event(context.event(EventType::StationConnected, None, data, now));
-        context.commit(changes).await?;
+        batch.push(WriteOp::AppendEvent(context.event(
+            EventType::StationConnected,
+            None,
+            data,
+            now,
+        )));
+        context.connect_record = Some(Box::new(ConnectRecord {
+            batch,
+            due: tokio::time::Instant::now() + CONNECT_RECORD_WAIT,
+        }));
         Ok(context)
+    }
+
+    /// When the connection's own record is to be written if no commit took it before.
+    pub fn connect_record_due(&self) -> Option<tokio::time::Instant> {
+        self.connect_record.as_ref().map(|record| record.due)
+    }
+
+    /// Writes the connection's own record now, if it is still waiting.
+    pub async fn write_connect_record(&mut self) -> Result<(), StoreError> {
+        self.commit(Changes::default()).await
     }
 
     /// The station's vendor, as its last boot said (for metric labels).
@@ -610,11 +684,11 @@ impl StationContext {
     }
 
     async fn authorize(
-        &self,
+        &mut self,
         id_token: &str,
         now: Timestamp,
     ) -> Result<AuthorizationInfo, StoreError> {
-        let known = self.shared.store.id_token(id_token).await?;
+        let known = self.known_token(id_token).await?;
         let accept_unknown =
             self.shared.config.authorization.unknown_tokens == UnknownTokenPolicy::Accept;
         Ok(AuthorizationInfo::decide(
@@ -622,6 +696,29 @@ impl StationContext {
             accept_unknown,
             now,
         ))
+    }
+
+    /// The id token's record, from this connection's last read of it while that is fresh.
+    /// The decision is made anew each time (expiry is judged at `now`).
+    async fn known_token(&mut self, id_token: &str) -> Result<Option<IdToken>, StoreError> {
+        // Read before the store: a change committed after this value moves it, so a record
+        // read under it is never taken for newer than it is.
+        let generation = self.shared.id_tokens_generation();
+        if let Some(read) = &self.last_token
+            && read.token == id_token
+            && read.generation == generation
+            && read.at.elapsed() <= TOKEN_READ_FRESH
+        {
+            return Ok(read.known.clone());
+        }
+        let known = self.shared.store.id_token(id_token).await?;
+        self.last_token = Some(Box::new(TokenRead {
+            token: id_token.to_owned(),
+            known: known.clone(),
+            generation,
+            at: Instant::now(),
+        }));
+        Ok(known)
     }
 
     async fn transaction(
@@ -1203,6 +1300,15 @@ impl StationContext {
 
     /// Commits `changes`, then applies them to the in-memory state.
     async fn commit(&mut self, mut changes: Changes) -> Result<(), StoreError> {
+        // The connection's record goes first (its event before this change's), and stays
+        // until a commit holding it succeeds: a failed one loses nothing of it.
+        let with_record = self.connect_record.is_some();
+        if let Some(record) = &self.connect_record {
+            changes
+                .batch
+                .ops
+                .splice(0..0, record.batch.ops.iter().cloned());
+        }
         if changes.batch.is_empty() {
             return Ok(());
         }
@@ -1219,6 +1325,9 @@ impl StationContext {
         let started = Instant::now();
         self.shared.store.commit(changes.batch).await?;
         metrics::commit_latency(started.elapsed());
+        if with_record {
+            self.connect_record = None;
+        }
         for id in changes.begun {
             self.cdr_samples.entry(id).or_default();
         }

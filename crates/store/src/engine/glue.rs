@@ -15,9 +15,13 @@ pub(crate) struct SqlConn<C: sqlx::Connection> {
 }
 
 macro_rules! impl_reader {
-    ($pool:ty) => {
+    ($pool:ty, nests_rows: $nests:expr) => {
         #[async_trait::async_trait]
         impl Reader for $pool {
+            fn nests_rows(&self) -> bool {
+                $nests
+            }
+
             async fn fetch_all(&self, query: Query) -> Result<Vec<Row>, StoreError> {
                 let rows = bind_args!(sqlx::query(query.sql.as_ref()), query.args)
                     .fetch_all(self)
@@ -35,8 +39,10 @@ macro_rules! impl_reader {
     };
 }
 
-impl_reader!(sqlx::SqlitePool);
-impl_reader!(sqlx::PgPool);
+// SQLite writes REALs into JSON with 15 significant digits: a nested meter reading would come
+// back rounded. Its reads are in-process, so a round trip saved there is worth little anyway.
+impl_reader!(sqlx::SqlitePool, nests_rows: false);
+impl_reader!(sqlx::PgPool, nests_rows: true);
 
 /// Implements [`super::writer::WriteConn`] for a `SqlConn` of one driver: the items given
 /// (the backend's constants and batch inserts) plus the methods both drivers share.

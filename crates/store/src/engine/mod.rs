@@ -291,7 +291,12 @@ impl Store for SqlStore {
         &self,
         id: &StationId,
     ) -> Result<Option<StationCredentials>, StoreError> {
-        read::station_credentials(&*self.read, id).await
+        Ok(read::station_credentials(&*self.read, id)
+            .await?
+            .map(|mut credentials| {
+                credentials.station = self.with_pending_touch(credentials.station);
+                credentials
+            }))
     }
 
     async fn connectors(&self, station_id: &StationId) -> Result<Vec<Connector>, StoreError> {

@@ -102,6 +102,9 @@ pub(crate) enum Row {
     Sqlite(SqliteRow),
     /// From PostgreSQL.
     Postgres(PgRow),
+    /// A row that came nested in another as a JSON object (PostgreSQL's `json_agg` of rows):
+    /// its members are its columns, with the values `row_to_json` gives them.
+    Json(serde_json::Map<String, serde_json::Value>),
 }
 
 impl From<SqliteRow> for Row {
@@ -123,11 +126,21 @@ impl Row {
         T: for<'r> Decode<'r, Sqlite>
             + Type<Sqlite>
             + for<'r> Decode<'r, Postgres>
-            + Type<Postgres>,
+            + Type<Postgres>
+            + serde::de::DeserializeOwned,
     {
         match self {
             Row::Sqlite(row) => row.try_get(column),
             Row::Postgres(row) => row.try_get(column),
+            Row::Json(columns) => {
+                let value = columns
+                    .get(column)
+                    .ok_or_else(|| sqlx::Error::ColumnNotFound(column.to_owned()))?;
+                T::deserialize(value).map_err(|error| sqlx::Error::ColumnDecode {
+                    index: column.to_owned(),
+                    source: Box::new(error),
+                })
+            }
         }
     }
 
@@ -140,6 +153,7 @@ impl Row {
                 other => Err(other),
             }),
             Row::Postgres(row) => Ok(Ok(row.try_get(column)?)),
+            Row::Json(_) => Ok(Ok(self.get(column)?)),
         }
     }
 }

@@ -2,7 +2,9 @@
 //! databases.
 
 use async_trait::async_trait;
-use zaryad_model::{Connector, IdToken, MeterSample, Session, Station, StationId, Timestamp};
+use zaryad_model::{
+    Connector, IdToken, MeterSample, Session, SessionState, Station, StationId, Timestamp,
+};
 
 use super::frame_log;
 use super::query::{Arg, Query, Row};
@@ -11,12 +13,17 @@ use super::rows::{self, timestamp_text};
 use crate::{
     ApiToken, ConfigurationRecord, Delivery, DeliveryStatus, DueDelivery, EventPosition,
     FrameRecord, SessionCorrection, SessionCursor, SessionFilter, SessionPage, StationCredentials,
-    StoreError, StoredEvent, Webhook,
+    StationState, StoreError, StoredEvent, Webhook,
 };
 
 /// The read pool of one database.
 #[async_trait]
 pub(crate) trait Reader: Send + Sync + 'static {
+    /// Whether a query may return rows of other tables nested in its row as JSON (one round
+    /// trip instead of one per table), exactly: PostgreSQL's `json_agg` writes every value as
+    /// its own output would.
+    fn nests_rows(&self) -> bool;
+
     /// Every row the query returns.
     async fn fetch_all(&self, query: Query) -> Result<Vec<Row>, StoreError>;
 
@@ -72,15 +79,48 @@ pub(crate) async fn stations(pool: &dyn Reader) -> Result<Vec<Station>, StoreErr
     .await
 }
 
+/// The most active sessions a connecting station's state holds.
+pub(crate) const ACTIVE_SESSIONS_LOADED: u32 = 1000;
+
 pub(crate) async fn station_credentials(
     pool: &dyn Reader,
     id: &StationId,
 ) -> Result<Option<StationCredentials>, StoreError> {
-    let query = Query::new("SELECT password_hash FROM stations WHERE id = $1").text(id.as_str());
+    if !pool.nests_rows() {
+        let query = Query::new("SELECT * FROM stations WHERE id = $1").text(id.as_str());
+        return one(pool, query, |row| {
+            Ok(StationCredentials {
+                station_id: id.clone(),
+                password_hash: rows::password_hash(row)?,
+                station: rows::station(row)?,
+                state: None,
+            })
+        })
+        .await;
+    }
+    // A connecting station's connectors and active sessions come with its row: on PostgreSQL
+    // each read is a round trip and most of a reconnect storm's database time.
+    let query = Query::new(
+        "SELECT s.*,
+            (SELECT COALESCE(json_agg(c ORDER BY c.evse_id, c.connector_id), '[]')::text
+               FROM connectors c WHERE c.station_id = s.id) AS nested_connectors,
+            (SELECT COALESCE(json_agg(x ORDER BY x.started_at DESC, x.seq DESC), '[]')::text
+               FROM (SELECT * FROM sessions WHERE station_id = s.id AND state = $2
+                     ORDER BY started_at DESC, seq DESC LIMIT $3) x) AS nested_sessions
+         FROM stations s WHERE s.id = $1",
+    )
+    .text(id.as_str())
+    .text(SessionState::Active.as_str())
+    .int(i64::from(ACTIVE_SESSIONS_LOADED));
     one(pool, query, |row| {
         Ok(StationCredentials {
             station_id: id.clone(),
             password_hash: rows::password_hash(row)?,
+            station: rows::station(row)?,
+            state: Some(StationState {
+                connectors: rows::nested(row, "stations", "nested_connectors", rows::connector)?,
+                active_sessions: rows::nested(row, "stations", "nested_sessions", rows::session)?,
+            }),
         })
     })
     .await

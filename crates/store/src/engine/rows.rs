@@ -113,7 +113,8 @@ impl<'r> Columns<'r> {
         T: for<'x> sqlx::Decode<'x, sqlx::Sqlite>
             + sqlx::Type<sqlx::Sqlite>
             + for<'x> sqlx::Decode<'x, sqlx::Postgres>
-            + sqlx::Type<sqlx::Postgres>,
+            + sqlx::Type<sqlx::Postgres>
+            + serde::de::DeserializeOwned,
     {
         self.row
             .get::<T>(column)
@@ -215,6 +216,27 @@ pub(crate) fn integer(
     column: &'static str,
 ) -> Result<i64, StoreError> {
     Columns::new(row, table).get(column)
+}
+
+/// Rows of another table nested in a column as a JSON array of objects (see
+/// [`super::read::Reader::nests_rows`]), each decoded as if it had been read alone.
+pub(crate) fn nested<T>(
+    row: &Row,
+    table: &'static str,
+    column: &'static str,
+    decode: impl Fn(&Row) -> Result<T, StoreError>,
+) -> Result<Vec<T>, StoreError> {
+    let c = Columns::new(row, table);
+    let Value::Array(items) = c.json(column)? else {
+        return Err(c.corrupt(column, "not a JSON array of rows"));
+    };
+    items
+        .into_iter()
+        .map(|item| match item {
+            Value::Object(columns) => decode(&Row::Json(columns)),
+            _ => Err(c.corrupt(column, "a nested row that is not a JSON object")),
+        })
+        .collect()
 }
 
 /// A nullable timestamp column (an aggregate such as `MIN(…)`).
