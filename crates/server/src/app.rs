@@ -84,7 +84,6 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         shutdown: CancellationToken::new(),
         listeners_ready: Default::default(),
         profiles,
-        id_tokens_generation: Default::default(),
     });
     let tasks = TaskTracker::new();
     // Before chargers connect: a follower starting for the first time begins at the end of

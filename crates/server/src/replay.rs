@@ -106,7 +106,6 @@ pub async fn replay(trace: &str, options: &ReplayOptions) -> anyhow::Result<Valu
         configured_admin_token_hash: None,
         listeners_ready: AtomicBool::new(true),
         profiles,
-        id_tokens_generation: Default::default(),
     });
     let mut contexts: HashMap<String, StationContext> = HashMap::new();
     // The actions of CSMS CALLs in the trace, to name the answers to them.

@@ -1,7 +1,7 @@
 //! What every part of the running server shares.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::AtomicBool;
 
 use tokio_util::sync::CancellationToken;
 use zaryad_store::Store;
@@ -26,19 +26,4 @@ pub struct Shared {
     pub listeners_ready: AtomicBool,
     /// The vendor profiles in force.
     pub profiles: Profiles,
-    /// Moves on every change of an id token through this node's API: a connection's copy of
-    /// a token read under an older value is read again.
-    pub id_tokens_generation: AtomicU64,
-}
-
-impl Shared {
-    /// The id tokens' generation (see [`Shared::id_tokens_generation`]).
-    pub fn id_tokens_generation(&self) -> u64 {
-        self.id_tokens_generation.load(Ordering::Acquire)
-    }
-
-    /// Marks every id token read so far as possibly stale.
-    pub fn id_tokens_changed(&self) {
-        self.id_tokens_generation.fetch_add(1, Ordering::AcqRel);
-    }
 }

@@ -30,9 +30,9 @@ use zaryad_model::{
 pub use engine::SqlStore;
 pub use error::StoreError;
 pub use records::{
-    ApiToken, ApiTokenRole, AttemptOutcome, ConfigurationRecord, Delivery, DeliveryAttempt,
-    DeliveryStatus, Direction, DueDelivery, EventPosition, FrameRecord, NewWebhook,
-    ProvisionStation, SessionCorrection, SessionCursor, SessionFilter, SessionPage,
+    ACTIVE_SESSIONS_LOADED, ApiToken, ApiTokenRole, AttemptOutcome, ConfigurationRecord, Delivery,
+    DeliveryAttempt, DeliveryStatus, Direction, DueDelivery, EventPosition, FrameRecord,
+    NewWebhook, ProvisionStation, SessionCorrection, SessionCursor, SessionFilter, SessionPage,
     StationCredentials, StationState, StoredEvent, Webhook, WriteBatch, WriteOp,
 };
 
@@ -138,6 +138,11 @@ pub trait Store: Send + Sync + 'static {
     /// outbox followers wake at once instead of polling fast (they still poll slowly for
     /// events other processes wrote).
     fn outbox_changes(&self) -> tokio::sync::watch::Receiver<u64>;
+
+    /// Moves on after every commit through this store that writes or deletes an id token: a
+    /// copy of a token read under an older value may be stale. Changes other processes make
+    /// are not seen here.
+    fn id_tokens_generation(&self) -> u64;
 
     /// The newest event of `event_type` about a session.
     async fn latest_session_event(

@@ -166,12 +166,15 @@ pub struct StationCredentials {
     pub state: Option<StationState>,
 }
 
+/// The most active sessions a connecting station's state holds.
+pub const ACTIVE_SESSIONS_LOADED: u32 = 1000;
+
 /// A station's connectors and active sessions, as a connection starts from them.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StationState {
     /// Its connectors, by EVSE and connector id.
     pub connectors: Vec<Connector>,
-    /// Its active sessions, the latest first (at most a thousand).
+    /// Its active sessions, the latest first (at most [`ACTIVE_SESSIONS_LOADED`]).
     pub active_sessions: Vec<Session>,
 }
 

@@ -223,6 +223,23 @@ fn full_session(session_id: &str, station: &str, transaction_id: &str, minute: u
     }
 }
 
+/// Connector 0 as new and an occupied, charging GB/T connector 1 with the given error and info.
+fn two_connectors(error_code: Option<&str>, info: Option<&str>) -> Vec<Connector> {
+    vec![
+        Connector::new(0, 0),
+        Connector {
+            evse_id: 1,
+            connector_id: 1,
+            reported_status: ConnectorStatus::Occupied,
+            charging_state: Some(ChargingState::Charging),
+            connector_type: Some(ConnectorType::GbtDc),
+            error_code: error_code.map(str::to_owned),
+            info: info.map(str::to_owned),
+            status_at: Some(at(3, 42)),
+        },
+    ]
+}
+
 fn frame(station: &str, n: u32) -> FrameRecord {
     FrameRecord {
         station_id: id(station),
@@ -249,19 +266,7 @@ async fn stations_and_connectors_round_trip(db: Db) {
     let station = full_station("CP-1");
     let mut bare = Station::new(id("CP-2"), Registration::Accepted, at(0, 0));
     bare.provisioned = true;
-    let connectors = vec![
-        Connector::new(0, 0),
-        Connector {
-            evse_id: 1,
-            connector_id: 1,
-            reported_status: ConnectorStatus::Occupied,
-            charging_state: Some(ChargingState::Charging),
-            connector_type: Some(ConnectorType::GbtDc),
-            error_code: Some("GroundFailure".into()),
-            info: Some("vendor 17".into()),
-            status_at: Some(at(3, 42)),
-        },
-    ];
+    let connectors = two_connectors(Some("GroundFailure"), Some("vendor 17"));
     let mut ops = vec![
         WriteOp::UpsertStation(station.clone()),
         WriteOp::UpsertStation(bare.clone()),
@@ -428,19 +433,7 @@ async fn a_connecting_station_is_read_with_its_connectors_and_active_sessions(db
     let engine = db.test.engine();
     let store = db.open().await;
     let station = full_station("CP-N");
-    let connectors = vec![
-        Connector::new(0, 0),
-        Connector {
-            evse_id: 1,
-            connector_id: 1,
-            reported_status: ConnectorStatus::Occupied,
-            charging_state: Some(ChargingState::Charging),
-            connector_type: Some(ConnectorType::GbtDc),
-            error_code: Some("Other \"quoted\" é".into()),
-            info: None,
-            status_at: Some(at(3, 42)),
-        },
-    ];
+    let connectors = two_connectors(Some("Other \"quoted\" é"), None);
     let mut older = full_session("s-n1", "CP-N", "7", 10);
     older.state = SessionState::Active;
     older.ended_at = None;

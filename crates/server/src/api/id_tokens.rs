@@ -90,9 +90,7 @@ pub async fn upsert(
     };
     let mut batch = WriteBatch::new();
     batch.push(WriteOp::UpsertIdToken(id_token.clone()));
-    let committed = shared.store.commit(batch).await;
-    shared.id_tokens_changed();
-    committed?;
+    shared.store.commit(batch).await?;
     Ok(Json(view(&id_token)))
 }
 
@@ -108,8 +106,6 @@ pub async fn delete(
     }
     let mut batch = WriteBatch::new();
     batch.push(WriteOp::DeleteIdToken(token));
-    let committed = shared.store.commit(batch).await;
-    shared.id_tokens_changed();
-    committed?;
+    shared.store.commit(batch).await?;
     Ok(StatusCode::NO_CONTENT)
 }

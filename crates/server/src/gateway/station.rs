@@ -131,7 +131,7 @@ pub struct StationContext {
 }
 
 /// An id token as read (`None`: unknown), with when and under which generation of the id
-/// tokens (see [`Shared::id_tokens_generation`]) it was read.
+/// tokens (see [`zaryad_store::Store::id_tokens_generation`]) it was read.
 struct TokenRead {
     token: String,
     known: Option<IdToken>,
@@ -139,8 +139,9 @@ struct TokenRead {
     at: Instant,
 }
 
-/// How long a connection answers from the id token it read last. A change through this node's
-/// API takes effect at once; this bounds how long one made through another node may go unseen.
+/// How long a connection answers from the id token it read last. A change committed through
+/// this node's store takes effect at once; this bounds how long one made by another node may
+/// go unseen.
 const TOKEN_READ_FRESH: Duration = Duration::from_secs(5);
 
 /// The connection's own writes, waiting for the station's first commit.
@@ -212,7 +213,7 @@ impl StationContext {
                     .sessions(&SessionFilter {
                         station_id: Some(station_id.clone()),
                         state: Some(SessionState::Active),
-                        limit: 1000,
+                        limit: zaryad_store::ACTIVE_SESSIONS_LOADED,
                     })
                     .await?,
             ),
@@ -703,7 +704,7 @@ impl StationContext {
     async fn known_token(&mut self, id_token: &str) -> Result<Option<IdToken>, StoreError> {
         // Read before the store: a change committed after this value moves it, so a record
         // read under it is never taken for newer than it is.
-        let generation = self.shared.id_tokens_generation();
+        let generation = self.shared.store.id_tokens_generation();
         if let Some(read) = &self.last_token
             && read.token == id_token
             && read.generation == generation

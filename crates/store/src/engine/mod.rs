@@ -14,6 +14,7 @@ pub(crate) mod upserts;
 pub(crate) mod writer;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -52,6 +53,7 @@ pub struct SqlStore {
     ids: Mutex<IdBlock>,
     read: Box<dyn Reader>,
     outbox: watch::Sender<u64>,
+    id_tokens: AtomicU64,
 }
 
 impl SqlStore {
@@ -102,6 +104,7 @@ impl SqlStore {
             ids: Mutex::new(IdBlock::default()),
             read: Box::new(read),
             outbox: watch::Sender::new(0),
+            id_tokens: AtomicU64::new(0),
         }
     }
 
@@ -212,7 +215,17 @@ impl Store for SqlStore {
             .ops
             .iter()
             .any(|op| matches!(op, WriteOp::AppendEvent(_)));
-        self.request(Job::Commit(batch)).await?;
+        let tokens = batch
+            .ops
+            .iter()
+            .any(|op| matches!(op, WriteOp::UpsertIdToken(_) | WriteOp::DeleteIdToken(_)));
+        let committed = self.request(Job::Commit(batch)).await;
+        // Moved whatever the outcome, and only after it: a reader that took the old value
+        // before the change was stored reads again next time.
+        if tokens {
+            self.id_tokens.fetch_add(1, Ordering::AcqRel);
+        }
+        committed?;
         if appends {
             self.outbox
                 .send_modify(|commits| *commits = commits.wrapping_add(1));
@@ -377,6 +390,10 @@ impl Store for SqlStore {
 
     fn outbox_changes(&self) -> watch::Receiver<u64> {
         self.outbox.subscribe()
+    }
+
+    fn id_tokens_generation(&self) -> u64 {
+        self.id_tokens.load(Ordering::Acquire)
     }
 
     async fn latest_session_event(

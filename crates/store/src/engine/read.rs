@@ -11,9 +11,9 @@ use super::query::{Arg, Query, Row};
 use super::readings;
 use super::rows::{self, timestamp_text};
 use crate::{
-    ApiToken, ConfigurationRecord, Delivery, DeliveryStatus, DueDelivery, EventPosition,
-    FrameRecord, SessionCorrection, SessionCursor, SessionFilter, SessionPage, StationCredentials,
-    StationState, StoreError, StoredEvent, Webhook,
+    ACTIVE_SESSIONS_LOADED, ApiToken, ConfigurationRecord, Delivery, DeliveryStatus, DueDelivery,
+    EventPosition, FrameRecord, SessionCorrection, SessionCursor, SessionFilter, SessionPage,
+    StationCredentials, StationState, StoreError, StoredEvent, Webhook,
 };
 
 /// The read pool of one database.
@@ -78,9 +78,6 @@ pub(crate) async fn stations(pool: &dyn Reader) -> Result<Vec<Station>, StoreErr
     )
     .await
 }
-
-/// The most active sessions a connecting station's state holds.
-pub(crate) const ACTIVE_SESSIONS_LOADED: u32 = 1000;
 
 pub(crate) async fn station_credentials(
     pool: &dyn Reader,
