@@ -901,6 +901,35 @@ async fn a_16_station_is_read_and_configured_after_boot() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reconnect_storm_defers_the_boot_time_configuration_until_it_is_over() {
+    let server = TestServer::start_with(|config| config.ocpp.configure_on_boot = true).await;
+    // More chargers than a storm's worth connect at once, as after a restart.
+    let storm = zaryad_server::gateway::admissions::STORM_ADMISSIONS + 1;
+    let ids: Vec<String> = (0..storm).map(|n| format!("CP-STORM-{n:03}")).collect();
+    let crowd = futures_util::future::join_all(
+        ids.iter()
+            .map(|id| Charger::connect(&server, id, "ocpp1.6")),
+    )
+    .await;
+    let mut charger = Charger::connect(&server, "CP-STORM-BOOT", "ocpp1.6").await;
+    charger
+        .call_ok("BootNotification", boot_16("E2E", "Storm"))
+        .await;
+    // Booted and answered at once; the configuration read waits for the storm to pass.
+    assert!(
+        charger.is_quiet_for(Duration::from_millis(700)).await,
+        "configuration read during the storm"
+    );
+    let read = charger.expect_call("GetConfiguration").await;
+    charger.reply(&read, json!({"configurationKey": []})).await;
+    for other in crowd {
+        other.close().await;
+    }
+    charger.close().await;
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_201_station_is_read_by_report_and_configured_after_boot() {
     let server = TestServer::start_with(|config| {
         config.ocpp.configure_on_boot = true;

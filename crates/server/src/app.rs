@@ -84,6 +84,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         shutdown: CancellationToken::new(),
         listeners_ready: Default::default(),
         profiles,
+        admissions: Default::default(),
     });
     let tasks = TaskTracker::new();
     // Before chargers connect: a follower starting for the first time begins at the end of

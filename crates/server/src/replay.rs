@@ -106,6 +106,7 @@ pub async fn replay(trace: &str, options: &ReplayOptions) -> anyhow::Result<Valu
         configured_admin_token_hash: None,
         listeners_ready: AtomicBool::new(true),
         profiles,
+        admissions: Default::default(),
     });
     let mut contexts: HashMap<String, StationContext> = HashMap::new();
     // The actions of CSMS CALLs in the trace, to name the answers to them.

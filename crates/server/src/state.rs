@@ -7,6 +7,7 @@ use tokio_util::sync::CancellationToken;
 use zaryad_store::Store;
 
 use crate::config::Config;
+use crate::gateway::admissions::Admissions;
 use crate::gateway::registry::Registry;
 use crate::profiles::Profiles;
 
@@ -26,4 +27,6 @@ pub struct Shared {
     pub listeners_ready: AtomicBool,
     /// The vendor profiles in force.
     pub profiles: Profiles,
+    /// Chargers admitted lately: whether a reconnect storm is on.
+    pub admissions: Admissions,
 }

@@ -23,6 +23,7 @@ use zaryad_model::{Command, CommandOutcome, Registration, StationId};
 use zaryad_store::{Direction, FrameRecord};
 use zaryad_wire::{ErrorCode, Frame, OcppVersion, OutstandingCall, PendingCall};
 
+use super::admissions::storm_recheck_delay;
 use super::boot_config::BootStep;
 use super::commands::{
     CommandAnswer, CommandFailure, CommandRequest, Completion, Origin, next_message_id,
@@ -99,6 +100,7 @@ pub fn run(
                     outstanding: OutstandingCall::default(),
                     in_flight: None,
                     boot_steps: VecDeque::new(),
+                    boot_steps_due: None,
                     configured: false,
                     commands_open_at: tokio::time::Instant::now() + boot_wait,
                     timed_out: VecDeque::new(),
@@ -215,6 +217,8 @@ struct Connection {
     in_flight: Option<InFlight>,
     /// Boot-time configuration still to send.
     boot_steps: VecDeque<BootStep>,
+    /// When the boot-time configuration may not start yet (a reconnect storm), when to ask again.
+    boot_steps_due: Option<tokio::time::Instant>,
     /// True once the boot-time configuration was started on this connection.
     configured: bool,
     /// Operator commands wait until the station booted on this connection, or until then.
@@ -300,6 +304,10 @@ impl Connection {
                     }
                 }
                 () = sleep_until(deadline) => Box::pin(self.time_out(context)).await,
+                () = sleep_until(self.boot_steps_due), if self.in_flight.is_none() => {
+                    // Whether the storm is over is looked at again by `send_next`.
+                    self.boot_steps_due = None;
+                }
                 () = sleep_until(context.connect_record_due()) => {
                     if let Err(error) = Box::pin(context.write_connect_record()).await {
                         tracing::error!(%error, "the connection could not be recorded; closing");
@@ -439,6 +447,15 @@ impl Connection {
             && let Some(request) = self.handle.try_next_command()
         {
             return Box::pin(self.start_api(context, request)).await;
+        }
+        if self.boot_steps.is_empty() || self.boot_steps_due.is_some() {
+            return true;
+        }
+        if self.boot_steps.front() == Some(&BootStep::ReadAll)
+            && !self.shared.admissions.may_configure()
+        {
+            self.boot_steps_due = Some(tokio::time::Instant::now() + storm_recheck_delay());
+            return true;
         }
         let Some(step) = self.boot_steps.pop_front() else {
             return true;

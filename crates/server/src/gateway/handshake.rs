@@ -191,6 +191,7 @@ async fn upgrade(
         .max_frame_size(Some(ocpp.max_message_bytes));
     let task_shared = shared.clone();
     let connection_id = shared.registry.next_connection_id();
+    shared.admissions.admitted();
     tasks.spawn(async move {
         match on_upgrade.await {
             Ok(upgraded) => {

@@ -1,6 +1,7 @@
 //! The charger side: the WebSocket listener, one task per connection, and the handling of
 //! each station's messages.
 
+pub mod admissions;
 mod boot_config;
 pub mod commands;
 mod connection;

@@ -4,6 +4,7 @@
 
 use super::query::{Query, Row, bind_args};
 use super::read::Reader;
+use super::read_pool::ReadPool;
 use crate::StoreError;
 
 /// The writer's connection and the options that reopen it.
@@ -15,24 +16,28 @@ pub(crate) struct SqlConn<C: sqlx::Connection> {
 }
 
 macro_rules! impl_reader {
-    ($pool:ty, nests_rows: $nests:expr) => {
+    ($conn:ty, nests_rows: $nests:expr) => {
         #[async_trait::async_trait]
-        impl Reader for $pool {
+        impl Reader for ReadPool<$conn> {
             fn nests_rows(&self) -> bool {
                 $nests
             }
 
             async fn fetch_all(&self, query: Query) -> Result<Vec<Row>, StoreError> {
+                let mut lease = self.acquire().await?;
                 let rows = bind_args!(sqlx::query(query.sql.as_ref()), query.args)
-                    .fetch_all(self)
+                    .fetch_all(lease.conn())
                     .await?;
+                lease.release();
                 Ok(rows.into_iter().map(Row::from).collect())
             }
 
             async fn fetch_optional(&self, query: Query) -> Result<Option<Row>, StoreError> {
+                let mut lease = self.acquire().await?;
                 let row = bind_args!(sqlx::query(query.sql.as_ref()), query.args)
-                    .fetch_optional(self)
+                    .fetch_optional(lease.conn())
                     .await?;
+                lease.release();
                 Ok(row.map(Row::from))
             }
         }
@@ -41,8 +46,8 @@ macro_rules! impl_reader {
 
 // SQLite writes REALs into JSON with 15 significant digits: a nested meter reading would come
 // back rounded. Its reads are in-process, so a round trip saved there is worth little anyway.
-impl_reader!(sqlx::SqlitePool, nests_rows: false);
-impl_reader!(sqlx::PgPool, nests_rows: true);
+impl_reader!(sqlx::SqliteConnection, nests_rows: false);
+impl_reader!(sqlx::PgConnection, nests_rows: true);
 
 /// Implements [`super::writer::WriteConn`] for a `SqlConn` of one driver: the items given
 /// (the backend's constants and batch inserts) plus the methods both drivers share.

@@ -7,6 +7,7 @@ pub(crate) mod glue;
 pub(crate) mod ops;
 pub(crate) mod query;
 pub(crate) mod read;
+pub(crate) mod read_pool;
 pub(crate) mod readings;
 pub(crate) mod rows;
 mod touches;

@@ -5,13 +5,14 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::migrate::Migrator;
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::postgres::PgConnectOptions;
 use sqlx::{ConnectOptions, Connection, PgConnection};
 use zaryad_model::{StationId, Timestamp};
 
 use crate::engine::frame_log::{FrameBatch, batch_json};
 use crate::engine::ops::EventRow;
 use crate::engine::query::Arg;
+use crate::engine::read_pool::ReadPool;
 use crate::engine::readings::ReadingRow;
 use crate::engine::rows::timestamp_text;
 use crate::engine::upserts::Upsert;
@@ -20,9 +21,6 @@ use crate::{StoreError, StoreOptions, redact_url};
 
 /// The PostgreSQL schema, embedded at build time.
 pub(crate) static MIGRATOR: Migrator = sqlx::migrate!("../../migrations/postgres");
-
-/// How long a read waits for a free pooled connection before it fails.
-const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A read connection idle longer than this is pinged before use: one that has been idle may
 /// have been dropped by the server or the network, while a busy one was just shown to work.
@@ -37,22 +35,8 @@ pub async fn open(options: &StoreOptions) -> Result<SqlStore, StoreError> {
     let connect = writer_options(&mut conn, base.clone()).await?;
     conn.close().await?;
     let conn = connect.connect().await?;
-    let read = PgPoolOptions::new()
-        .max_connections(options.read_pool_size.max(1))
-        .acquire_timeout(ACQUIRE_TIMEOUT)
-        // sqlx pings before every checkout by default: a second round trip per read, which
-        // in a reconnect storm (three reads per charger) kept the pool busy twice as long.
-        .test_before_acquire(false)
-        .before_acquire(|conn, meta| {
-            Box::pin(async move {
-                if meta.idle_for > PING_WHEN_IDLE {
-                    conn.ping().await?;
-                }
-                Ok(true)
-            })
-        })
-        .connect_with(base)
-        .await?;
+    let read =
+        ReadPool::<PgConnection>::open(base, options.read_pool_size, Some(PING_WHEN_IDLE)).await?;
     tracing::info!(url = %redact_url(&options.url), "PostgreSQL store open");
     Ok(SqlStore::start(SqlConn { conn, connect }, read, options))
 }

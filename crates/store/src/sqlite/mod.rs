@@ -8,11 +8,12 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::migrate::Migrator;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{ConnectOptions, Connection};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
+use sqlx::{ConnectOptions, Connection, SqliteConnection};
 
 pub(crate) use self::writer::SqliteWriteConn;
 use crate::engine::SqlStore;
+use crate::engine::read_pool::ReadPool;
 use crate::{StoreError, StoreOptions, redact_url};
 
 /// The SQLite schema, embedded at build time.
@@ -40,13 +41,9 @@ pub async fn open(options: &StoreOptions) -> Result<SqlStore, StoreError> {
         .busy_timeout(BUSY_TIMEOUT)
         .pragma("cache_size", CACHE_KIB)
         .pragma("temp_store", "memory");
-    let read = SqlitePoolOptions::new()
-        .max_connections(options.read_pool_size.max(1))
-        // A local file's connection does not go stale; the ping before each checkout was a
-        // second round trip to the connection's worker thread on every read.
-        .test_before_acquire(false)
-        .connect_with(read_options)
-        .await?;
+    // A local file's connection does not go stale: never pinged.
+    let read =
+        ReadPool::<SqliteConnection>::open(read_options, options.read_pool_size, None).await?;
     tracing::info!(url = %redact_url(&options.url), "SQLite store open");
     Ok(SqlStore::start(writer, read, options))
 }
