@@ -903,8 +903,9 @@ async fn a_16_station_is_read_and_configured_after_boot() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reconnect_storm_defers_the_boot_time_configuration_until_it_is_over() {
     let server = TestServer::start_with(|config| config.ocpp.configure_on_boot = true).await;
-    // More chargers than a storm's worth connect at once, as after a restart.
-    let storm = zaryad_server::gateway::admissions::STORM_ADMISSIONS + 1;
+    // Half as many again as a storm's worth connect at once, as after a restart (a margin for
+    // a slow machine whose connects straddle more than the two seconds counted).
+    let storm = zaryad_server::gateway::admissions::STORM_ADMISSIONS * 3 / 2;
     let ids: Vec<String> = (0..storm).map(|n| format!("CP-STORM-{n:03}")).collect();
     let crowd = futures_util::future::join_all(
         ids.iter()

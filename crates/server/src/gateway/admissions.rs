@@ -56,27 +56,7 @@ impl Admissions {
         if self.recent_at(second) > STORM_ADMISSIONS {
             return false;
         }
-        let mut seen = self.configurations.load(Ordering::Relaxed);
-        loop {
-            let (at, count) = unpack(seen);
-            let next = if at >= second {
-                if count >= CONFIGURATIONS_PER_SEC {
-                    return false;
-                }
-                pack(at, count + 1)
-            } else {
-                pack(second, 1)
-            };
-            match self.configurations.compare_exchange_weak(
-                seen,
-                next,
-                Ordering::Relaxed,
-                Ordering::Relaxed,
-            ) {
-                Ok(_) => return true,
-                Err(actual) => seen = actual,
-            }
-        }
+        count(&self.configurations, second, CONFIGURATIONS_PER_SEC).is_some()
     }
 
     fn second(&self) -> u32 {
@@ -84,37 +64,17 @@ impl Admissions {
     }
 
     fn admitted_at(&self, second: u32) {
-        let mut seen = self.current.load(Ordering::Relaxed);
-        loop {
-            let (at, count) = unpack(seen);
-            // A caller that read the clock just before another started a new second counts
-            // in the new one.
-            let next = if at >= second {
-                pack(at, count.saturating_add(1))
+        if let Some((at, count)) = count(&self.current, second, u32::MAX)
+            && at < second
+        {
+            // The second that just ended becomes the previous one; a gap of seconds without
+            // admissions leaves none.
+            let ended = if at.checked_add(1) == Some(second) {
+                count
             } else {
-                pack(second, 1)
+                0
             };
-            match self.current.compare_exchange_weak(
-                seen,
-                next,
-                Ordering::Relaxed,
-                Ordering::Relaxed,
-            ) {
-                Ok(_) => {
-                    if at < second {
-                        // The second that just ended becomes the previous one; a gap of
-                        // seconds without admissions leaves none.
-                        let ended = if at.checked_add(1) == Some(second) {
-                            count
-                        } else {
-                            0
-                        };
-                        self.previous.store(ended, Ordering::Relaxed);
-                    }
-                    return;
-                }
-                Err(actual) => seen = actual,
-            }
+            self.previous.store(ended, Ordering::Relaxed);
         }
     }
 
@@ -135,6 +95,28 @@ impl Admissions {
 /// all ask in the same instant.
 pub fn storm_recheck_delay() -> Duration {
     Duration::from_millis(rand::random_range(1000..2000))
+}
+
+/// Counts one more in `second` in `word` (a second and its count, packed), unless that second
+/// already counted `limit`; returns the second and count it replaced. A caller that read the
+/// clock just before another started a new second counts in the new one.
+fn count(word: &AtomicU64, second: u32, limit: u32) -> Option<(u32, u32)> {
+    let mut seen = word.load(Ordering::Relaxed);
+    loop {
+        let (at, count) = unpack(seen);
+        let next = if at >= second {
+            if count >= limit {
+                return None;
+            }
+            pack(at, count + 1)
+        } else {
+            pack(second, 1)
+        };
+        match word.compare_exchange_weak(seen, next, Ordering::Relaxed, Ordering::Relaxed) {
+            Ok(_) => return Some((at, count)),
+            Err(actual) => seen = actual,
+        }
+    }
 }
 
 fn pack(second: u32, count: u32) -> u64 {

@@ -305,7 +305,7 @@ impl Connection {
                 }
                 () = sleep_until(deadline) => Box::pin(self.time_out(context)).await,
                 () = sleep_until(self.boot_steps_due), if self.in_flight.is_none() => {
-                    // Whether the storm is over is looked at again by `send_next`.
+                    // `send_next` asks again whether the configuration may start.
                     self.boot_steps_due = None;
                 }
                 () = sleep_until(context.connect_record_due()) => {

@@ -1,6 +1,6 @@
 //! The read connections. A pool of our own rather than sqlx's: sqlx pings every connection
 //! it takes back (a second round trip per read, to SQLite's worker thread or to PostgreSQL),
-//! and in a reconnect storm the reads are most of the database's work.
+//! and in a reconnect storm every connecting charger is read.
 //!
 //! A connection goes back only after its read succeeded; one whose read failed or was
 //! abandoned half-way is dropped, and the next read opens another.
@@ -49,7 +49,8 @@ impl<C: sqlx::Connection> ReadPool<C> {
         })
     }
 
-    /// A connection for one read: the one used last (its caches are warm), else a new one.
+    /// A connection for one read: the one given back last (so that connections a quiet hour
+    /// does not need stay idle, and are pinged when next used), else a new one.
     pub(crate) async fn acquire(&self) -> Result<Lease<'_, C>, StoreError> {
         let permit = tokio::time::timeout(ACQUIRE_TIMEOUT, self.permits.acquire())
             .await
