@@ -138,7 +138,12 @@ async fn unknown_resources_are_404_and_invalid_values_422() {
 async fn health_metrics_and_openapi_need_no_token() {
     let server = TestServer::start().await;
     // Make sure at least one frame was counted.
-    let charger = booted_16(&server, "CP-METRICS").await;
+    let mut charger = booted_16(&server, "CP-METRICS").await;
+    // An action OCPP does not define is answered NotImplemented and counted under one label.
+    let (code, description) = charger
+        .call_err("MadeUpActionXyz", serde_json::json!({}))
+        .await;
+    assert_eq!(code, "NotImplemented", "{description}");
 
     let (status, _, body) = server.get_text_unauthenticated("/health/live").await;
     assert_eq!(status, 200, "{body}");
@@ -162,6 +167,13 @@ async fn health_metrics_and_openapi_need_no_token() {
                 && line.contains("action=\"BootNotification\"")),
         "{body}"
     );
+    assert!(
+        body.lines()
+            .any(|line| line.starts_with("zaryad_frames_in_total{")
+                && line.contains("action=\"(unknown)\"")),
+        "{body}"
+    );
+    assert!(!body.contains("MadeUpActionXyz"), "{body}");
 
     let (status, content_type, body) = server
         .get_text_unauthenticated("/api/v1/openapi.json")

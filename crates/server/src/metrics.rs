@@ -1,18 +1,29 @@
 //! Prometheus metrics: names live here, call sites use these functions.
+//!
+//! The counters and the histogram touched on every frame are registered once
+//! ([`HotHandles`]): the `metrics` macros build a key and look it up in the recorder's registry
+//! on each call, and a frame's action label was a fresh `String` each time.
 
 use std::sync::OnceLock;
 use std::time::Duration;
 
+use metrics::{Counter, Histogram};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use zaryad_wire::OcppVersion;
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+
+/// How often histogram samples are folded into their buckets. The recorder keeps every
+/// sample recorded since the last fold: without it, a node nobody scrapes would hold each
+/// commit's latency forever (measured: 13 MB more every minute at 14,000 CALL/s).
+const UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
 
 /// Installs the process-wide recorder once and returns the handle that renders it.
 ///
 /// Several servers in one process (tests) share the recorder; a failed install leaves metrics
 /// off rather than stopping the server.
 pub fn install() -> Option<PrometheusHandle> {
-    HANDLE
+    let handle = HANDLE
         .get_or_init(|| {
             let builder = PrometheusBuilder::new()
                 .set_buckets_for_metric(
@@ -31,14 +42,201 @@ pub fn install() -> Option<PrometheusHandle> {
                 )
                 .ok()?;
             match builder.install_recorder() {
-                Ok(handle) => Some(handle),
+                Ok(handle) => {
+                    start_upkeep(handle.clone());
+                    Some(handle)
+                }
                 Err(error) => {
                     tracing::warn!(%error, "metrics recorder not installed");
                     None
                 }
             }
         })
-        .clone()
+        .clone();
+    // After the recorder: handles registered before it would count nowhere.
+    HOT.get_or_init(HotHandles::register);
+    handle
+}
+
+/// Folds histogram samples into buckets every [`UPKEEP_INTERVAL`], on a thread of its own: the
+/// recorder outlives any one runtime (tests start several servers in one process).
+fn start_upkeep(handle: PrometheusHandle) {
+    let spawned = std::thread::Builder::new()
+        .name("zaryad-metrics".to_owned())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(UPKEEP_INTERVAL);
+                handle.run_upkeep();
+            }
+        });
+    if let Err(error) = spawned {
+        tracing::warn!(%error, "metrics upkeep not started; histograms fold only when scraped");
+    }
+}
+
+/// Every action name of OCPP 1.6 (with the security extension) and 2.0.1, either direction,
+/// sorted: the only values the `action` label takes besides [`OTHER_LABELS`]. A charger that
+/// sends made-up actions must not add a time series per name.
+const ACTIONS: &[&str] = &[
+    "Authorize",
+    "BootNotification",
+    "CancelReservation",
+    "CertificateSigned",
+    "ChangeAvailability",
+    "ChangeConfiguration",
+    "ClearCache",
+    "ClearChargingProfile",
+    "ClearDisplayMessage",
+    "ClearVariableMonitoring",
+    "ClearedChargingLimit",
+    "CostUpdated",
+    "CustomerInformation",
+    "DataTransfer",
+    "DeleteCertificate",
+    "DiagnosticsStatusNotification",
+    "ExtendedTriggerMessage",
+    "FirmwareStatusNotification",
+    "Get15118EVCertificate",
+    "GetBaseReport",
+    "GetCertificateStatus",
+    "GetChargingProfiles",
+    "GetCompositeSchedule",
+    "GetConfiguration",
+    "GetDiagnostics",
+    "GetDisplayMessages",
+    "GetInstalledCertificateIds",
+    "GetLocalListVersion",
+    "GetLog",
+    "GetMonitoringReport",
+    "GetReport",
+    "GetTransactionStatus",
+    "GetVariables",
+    "Heartbeat",
+    "InstallCertificate",
+    "LogStatusNotification",
+    "MeterValues",
+    "NotifyChargingLimit",
+    "NotifyCustomerInformation",
+    "NotifyDisplayMessages",
+    "NotifyEVChargingNeeds",
+    "NotifyEVChargingSchedule",
+    "NotifyEvent",
+    "NotifyMonitoringReport",
+    "NotifyReport",
+    "PublishFirmware",
+    "PublishFirmwareStatusNotification",
+    "RemoteStartTransaction",
+    "RemoteStopTransaction",
+    "ReportChargingProfiles",
+    "RequestStartTransaction",
+    "RequestStopTransaction",
+    "ReservationStatusUpdate",
+    "ReserveNow",
+    "Reset",
+    "SecurityEventNotification",
+    "SendLocalList",
+    "SetChargingProfile",
+    "SetDisplayMessage",
+    "SetMonitoringBase",
+    "SetMonitoringLevel",
+    "SetNetworkProfile",
+    "SetVariableMonitoring",
+    "SetVariables",
+    "SignCertificate",
+    "SignedFirmwareStatusNotification",
+    "SignedUpdateFirmware",
+    "StartTransaction",
+    "StatusNotification",
+    "StopTransaction",
+    "TransactionEvent",
+    "TriggerMessage",
+    "UnlockConnector",
+    "UnpublishFirmware",
+    "UpdateFirmware",
+];
+
+/// Labels for frames that are not CALLs of a known action.
+const OTHER_LABELS: &[&str] = &[ANSWER, MALFORMED, UNKNOWN_ACTION];
+
+/// The label of an answer (CALLRESULT or CALLERROR) to a CALL.
+pub const ANSWER: &str = "(answer)";
+/// The label of a frame that is not OCPP-J.
+pub const MALFORMED: &str = "(malformed)";
+/// The label of a CALL whose action OCPP does not define.
+const UNKNOWN_ACTION: &str = "(unknown)";
+
+/// The index of `action`'s label in [`ACTIONS`] followed by [`OTHER_LABELS`].
+fn label_index(action: &str) -> usize {
+    ACTIONS.binary_search(&action).unwrap_or_else(|_| {
+        let other = OTHER_LABELS
+            .iter()
+            .position(|label| *label == action)
+            .unwrap_or(OTHER_LABELS.len() - 1);
+        ACTIONS.len() + other
+    })
+}
+
+fn label(index: usize) -> &'static str {
+    ACTIONS
+        .get(index)
+        .or_else(|| OTHER_LABELS.get(index - ACTIONS.len()))
+        .copied()
+        .unwrap_or(UNKNOWN_ACTION)
+}
+
+fn version_index(version: OcppVersion) -> usize {
+    match version {
+        OcppVersion::V16 => 0,
+        OcppVersion::V201 => 1,
+    }
+}
+
+/// The handles recorded on every frame, registered once.
+struct HotHandles {
+    /// `zaryad_frames_in_total` by version, then by label index.
+    frames_in: [Vec<Counter>; 2],
+    /// `zaryad_frames_out_total`, likewise.
+    frames_out: [Vec<Counter>; 2],
+    commit_latency: Histogram,
+}
+
+static HOT: OnceLock<HotHandles> = OnceLock::new();
+
+impl HotHandles {
+    fn register() -> HotHandles {
+        let counters = |name: &'static str| {
+            [OcppVersion::V16, OcppVersion::V201].map(|version| {
+                (0..ACTIONS.len() + OTHER_LABELS.len())
+                    .map(|index| {
+                        metrics::counter!(name, "version" => version.as_str(), "action" => label(index))
+                    })
+                    .collect()
+            })
+        };
+        HotHandles {
+            frames_in: counters("zaryad_frames_in_total"),
+            frames_out: counters("zaryad_frames_out_total"),
+            commit_latency: metrics::histogram!("zaryad_commit_latency_seconds"),
+        }
+    }
+}
+
+fn count_frame(
+    pick: fn(&HotHandles) -> &[Vec<Counter>; 2],
+    name: &'static str,
+    version: OcppVersion,
+    action: &str,
+) {
+    let index = label_index(action);
+    match HOT
+        .get()
+        .and_then(|hot| pick(hot)[version_index(version)].get(index))
+    {
+        Some(counter) => counter.increment(1),
+        // Not installed (a unit test): the recorder in place, if any.
+        None => metrics::counter!(name, "version" => version.as_str(), "action" => label(index))
+            .increment(1),
+    }
 }
 
 /// Renders every metric in the Prometheus text format.
@@ -62,16 +260,24 @@ pub fn handshake_refused(reason: &'static str) {
     metrics::counter!("zaryad_handshakes_refused_total", "reason" => reason).increment(1);
 }
 
-/// A frame arrived from a charger.
-pub fn frame_in(version: &'static str, action: &str) {
-    metrics::counter!("zaryad_frames_in_total", "version" => version, "action" => action.to_owned())
-        .increment(1);
+/// A frame arrived from a charger: a CALL of `action`, an [`ANSWER`] or [`MALFORMED`].
+pub fn frame_in(version: OcppVersion, action: &str) {
+    count_frame(
+        |hot| &hot.frames_in,
+        "zaryad_frames_in_total",
+        version,
+        action,
+    );
 }
 
-/// A frame went to a charger.
-pub fn frame_out(version: &'static str, action: &str) {
-    metrics::counter!("zaryad_frames_out_total", "version" => version, "action" => action.to_owned())
-        .increment(1);
+/// A frame went to a charger: a CALL of `action`, or the answer to one.
+pub fn frame_out(version: OcppVersion, action: &str) {
+    count_frame(
+        |hot| &hot.frames_out,
+        "zaryad_frames_out_total",
+        version,
+        action,
+    );
 }
 
 /// A CALLERROR was sent to a charger.
@@ -93,7 +299,10 @@ pub fn repair_applied(repair: &str, profile: &str, vendor: Option<&str>) {
 
 /// A batch of state changes was committed.
 pub fn commit_latency(elapsed: Duration) {
-    metrics::histogram!("zaryad_commit_latency_seconds").record(elapsed.as_secs_f64());
+    match HOT.get() {
+        Some(hot) => hot.commit_latency.record(elapsed.as_secs_f64()),
+        None => metrics::histogram!("zaryad_commit_latency_seconds").record(elapsed.as_secs_f64()),
+    }
 }
 
 /// An operator's command was refused before a CALL was sent (not connected, queue full, not
@@ -137,4 +346,40 @@ pub fn webhook_attempt(outcome: &'static str) {
 pub fn event_published(duplicate: bool) {
     let outcome = if duplicate { "duplicate" } else { "stored" };
     metrics::counter!("zaryad_nats_published_total", "outcome" => outcome).increment(1);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_action_has_its_own_label_and_anything_else_one_label() {
+        assert!(
+            ACTIONS.windows(2).all(|pair| pair[0] < pair[1]),
+            "sorted, no duplicates"
+        );
+        for (index, action) in ACTIONS.iter().enumerate() {
+            assert_eq!(label_index(action), index);
+            assert_eq!(label(label_index(action)), *action);
+        }
+        assert_eq!(label(label_index(ANSWER)), ANSWER);
+        assert_eq!(label(label_index(MALFORMED)), MALFORMED);
+        for made_up in ["", "FooBar", "heartbeat", "Heartbeat ", "(unknown)", "Zzz"] {
+            assert_eq!(label(label_index(made_up)), UNKNOWN_ACTION, "{made_up:?}");
+        }
+    }
+
+    #[test]
+    fn the_actions_the_adapter_decodes_are_labelled() {
+        for action in [
+            "BootNotification",
+            "TransactionEvent",
+            "NotifyReport",
+            "SignedFirmwareStatusNotification",
+            "GetConfiguration",
+            "RequestStartTransaction",
+        ] {
+            assert_ne!(label(label_index(action)), UNKNOWN_ACTION, "{action}");
+        }
+    }
 }

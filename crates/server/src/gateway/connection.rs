@@ -344,7 +344,7 @@ impl Connection {
                 action,
                 payload,
             }) => {
-                metrics::frame_in(self.version.as_str(), &action);
+                metrics::frame_in(self.version, &action);
                 let outcome = context.handle_call(&action, payload, received_at).await;
                 let booted = outcome.booted;
                 let repairs = text_repairs
@@ -382,7 +382,7 @@ impl Connection {
                 sent
             }
             Ok(frame @ (Frame::CallResult { .. } | Frame::CallError { .. })) => {
-                metrics::frame_in(self.version.as_str(), "(answer)");
+                metrics::frame_in(self.version, metrics::ANSWER);
                 if let Some(pending) = self.outstanding.complete(frame.message_id()) {
                     self.on_answer(context, pending, frame, text, text_repairs, received_at)
                         .await;
@@ -415,7 +415,7 @@ impl Connection {
                 true
             }
             Err(error) => {
-                metrics::frame_in(self.version.as_str(), "(malformed)");
+                metrics::frame_in(self.version, metrics::MALFORMED);
                 tracing::info!(%error, "malformed frame");
                 self.log(Direction::Inbound, None, None, text, Vec::new())
                     .await;
@@ -754,7 +754,7 @@ impl Connection {
                 let code = ErrorCode::parse(error_code).as_str(self.version);
                 metrics::call_error_sent(self.version.as_str(), code);
             }
-            _ => metrics::frame_out(self.version.as_str(), action.unwrap_or("(answer)")),
+            _ => metrics::frame_out(self.version, action.unwrap_or(metrics::ANSWER)),
         }
         self.log(
             Direction::Outbound,
