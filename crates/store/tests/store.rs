@@ -1737,6 +1737,20 @@ async fn a_database_of_the_previous_release_is_migrated(db: Db) {
     assert_eq!(frames[1].action.as_deref(), Some("Heartbeat"));
     assert_eq!(frames[1].message_id.as_deref(), Some("h1"));
     assert_eq!(frames[1].repairs, ["missing_offset"]);
+    // Frames logged now are stored compressed, and list together with the old ones.
+    for n in 0..3 {
+        store.log_frame(frame("CP-OLD", n)).await;
+    }
+    let listed = store.frames(&id("CP-OLD"), 10).await.unwrap();
+    assert_eq!(
+        listed[..3],
+        [frame("CP-OLD", 2), frame("CP-OLD", 1), frame("CP-OLD", 0)]
+    );
+    assert_eq!(listed[3..], frames[..]);
+    let packed = "SELECT count(*) FROM frame_batches WHERE packed IS NOT NULL AND frames = ''";
+    assert_eq!(scalar(&db, packed).await, 1);
+    let text = "SELECT count(*) FROM frame_batches WHERE packed IS NULL AND frames <> ''";
+    assert_eq!(scalar(&db, text).await, 2);
     let session = store.session("old").await.unwrap().unwrap();
     assert_eq!(session.energy_wh, Some(1234.5));
     assert_eq!(session.transaction_id, "17");
@@ -1751,6 +1765,27 @@ async fn a_database_of_the_previous_release_is_migrated(db: Db) {
         ..SessionFilter::default()
     };
     assert_eq!(store.sessions(&filter).await.unwrap().len(), 2);
+}
+
+/// The one integer `sql` selects, read on a connection of the test's own.
+async fn scalar(db: &Db, sql: &str) -> i64 {
+    use sqlx::{ConnectOptions, Connection};
+    use std::str::FromStr;
+
+    match db.test.engine() {
+        Engine::Sqlite => {
+            let mut conn = sqlx::sqlite::SqliteConnectOptions::from_str(&db.url())
+                .unwrap()
+                .connect()
+                .await
+                .unwrap();
+            sqlx::query_scalar(sql).fetch_one(&mut conn).await.unwrap()
+        }
+        Engine::Postgres => {
+            let mut conn = sqlx::PgConnection::connect(&db.url()).await.unwrap();
+            sqlx::query_scalar(sql).fetch_one(&mut conn).await.unwrap()
+        }
+    }
 }
 
 #[tokio::test]
@@ -1786,6 +1821,18 @@ async fn released_migrations_are_never_edited() {
         ("postgres", "0005_event_delivery.sql", POSTGRES_0005_SHA384),
         ("sqlite", "0006_frame_batches.sql", SQLITE_0006_SHA384),
         ("postgres", "0006_frame_batches.sql", POSTGRES_0006_SHA384),
+        ("sqlite", "0007_meter_readings.sql", SQLITE_0007_SHA384),
+        ("postgres", "0007_meter_readings.sql", POSTGRES_0007_SHA384),
+        (
+            "sqlite",
+            "0008_packed_frame_batches.sql",
+            SQLITE_0008_SHA384,
+        ),
+        (
+            "postgres",
+            "0008_packed_frame_batches.sql",
+            POSTGRES_0008_SHA384,
+        ),
     ];
     for (engine, file, checksum) in expected {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -1804,6 +1851,10 @@ async fn released_migrations_are_never_edited() {
     }
 }
 
+const SQLITE_0008_SHA384: &str = "25ba794382434f813046a97e28e2cea8912c608e2016506002849b651acdf47837d15d8d834f92ed18e5849f5d358895";
+const POSTGRES_0008_SHA384: &str = "82a5198b6fb078d0df755ebbc6ef3f4f2d0fe442970e111dc6f0af964c69b9746193b8ae07768551f1396ca96e171927";
+const SQLITE_0007_SHA384: &str = "ea3ae10ae3dfc30f0f2d53a42b886ef6eeeaa1826771ded5a51bce2b5274bb2c55b9b4b418d41392a2db2af104b2f049";
+const POSTGRES_0007_SHA384: &str = "b22a05cfc17bf0bc69183ed78c3ec0888698f95c041c6ab723ec6c59dc20c930902322a084c1a620b7f3fabbdd581a20";
 const SQLITE_0006_SHA384: &str = "4772fed47e06de5e4694aa7ce3422700481ac7d1873d7737cce31b2f0b7322013183e6c783d8db047d3aa8b7c1aaccee";
 const POSTGRES_0006_SHA384: &str = "6c0396680320c6c871085e99fc817b0bcbcd800330286d967658de8d96d433b6ca93c45ef3d4e3e4bf296f7adcc669a2";
 const SQLITE_0005_SHA384: &str = "a196452a6abf0c9ac1f4c052c985854a072a378994dbf56bcdaf82ba09a52aca30dc848a664832bc51bcb0cc45c68ec8";

@@ -6,7 +6,6 @@ use zaryad_model::{
     Connector, IdToken, MeterSample, Session, SessionState, Station, StationId, Timestamp,
 };
 
-use super::frame_log;
 use super::query::{Arg, Query, Row};
 use super::readings;
 use super::rows::{self, timestamp_text};
@@ -323,16 +322,16 @@ pub(crate) async fn frames(
     let mut before = i64::MAX;
     while frames.len() < wanted {
         let query = Query::new(
-            "SELECT id, frames FROM frame_batches WHERE station_id = $1 AND id < $2
+            "SELECT id, frames, packed FROM frame_batches WHERE station_id = $1 AND id < $2
              ORDER BY id DESC LIMIT $3",
         )
         .text(station_id.as_str())
         .int(before)
         .int(i64::from(BATCHES_PER_QUERY));
         let batches = all(pool, query, rows::frame_batch).await?;
-        for (id, json) in &batches {
+        for (id, stored) in &batches {
             before = *id;
-            let batch = frame_log::batch_frames(station_id, json)?;
+            let batch = stored.frames(station_id)?;
             frames.extend(batch.into_iter().rev());
         }
         if batches.len() < usize::from(BATCHES_PER_QUERY) {

@@ -12,6 +12,7 @@ use zaryad_model::{
     Registration, Session, SessionState, Station, StationId, StopReason, Timestamp, Unit,
 };
 
+use super::frame_log::StoredBatch;
 use super::query::Row;
 use crate::{
     ApiToken, ApiTokenRole, ConfigurationRecord, Delivery, DeliveryStatus, Direction, DueDelivery,
@@ -348,10 +349,14 @@ pub(crate) fn id_token(row: &Row) -> Result<IdToken, StoreError> {
     })
 }
 
-/// A `frame_batches` row: its id and its frames as stored (see `frame_log::batch_frames`).
-pub(crate) fn frame_batch(row: &Row) -> Result<(i64, String), StoreError> {
+/// A `frame_batches` row: its id and its frames as stored.
+pub(crate) fn frame_batch(row: &Row) -> Result<(i64, StoredBatch), StoreError> {
     let c = Columns::new(row, "frame_batches");
-    Ok((c.get("id")?, c.text("frames")?))
+    let batch = match c.get::<Option<Vec<u8>>>("packed")? {
+        Some(packed) => StoredBatch::Packed(packed),
+        None => StoredBatch::Json(c.text("frames")?),
+    };
+    Ok((c.get("id")?, batch))
 }
 
 pub(crate) fn parse_direction(text: &str) -> Option<Direction> {

@@ -9,7 +9,7 @@ use sqlx::postgres::PgConnectOptions;
 use sqlx::{ConnectOptions, Connection, PgConnection};
 use zaryad_model::{StationId, Timestamp};
 
-use crate::engine::frame_log::{FrameBatch, batch_json};
+use crate::engine::frame_log::{FrameBatch, pack};
 use crate::engine::ops::EventRow;
 use crate::engine::query::Arg;
 use crate::engine::read_pool::ReadPool;
@@ -175,30 +175,30 @@ crate::engine::glue::impl_write_conn!(SqlConn<PgConnection>, {
         let mut first_ats = Vec::with_capacity(batches.len());
         let mut last_ats = Vec::with_capacity(batches.len());
         let mut counts = Vec::with_capacity(batches.len());
-        let mut frames = Vec::with_capacity(batches.len());
+        let mut packed = Vec::with_capacity(batches.len());
         for batch in batches {
             let Some((first_at, last_at)) = batch.span_text() else {
                 continue;
             };
-            // The JSON escapes NUL, which PostgreSQL text cannot hold; the station id cannot.
+            // PostgreSQL text cannot hold NUL; the station id cannot either.
             station_ids.push(without_nul(batch.station_id.as_str()));
             first_ats.push(first_at);
             last_ats.push(last_at);
             counts.push(i32::try_from(batch.frames.len()).unwrap_or(i32::MAX));
-            frames.push(batch_json(&batch.frames)?);
+            packed.push(pack(&batch.frames)?);
         }
         sqlx::query(
-            "INSERT INTO frame_batches (station_id, first_at, last_at, frame_count, frames)
-             SELECT station_id, first_at, last_at, frame_count, frames
-             FROM UNNEST($1::text[], $2::text[], $3::text[], $4::int4[], $5::text[])
-                 WITH ORDINALITY AS row (station_id, first_at, last_at, frame_count, frames, n)
+            "INSERT INTO frame_batches (station_id, first_at, last_at, frame_count, frames, packed)
+             SELECT station_id, first_at, last_at, frame_count, '', packed
+             FROM UNNEST($1::text[], $2::text[], $3::text[], $4::int4[], $5::bytea[])
+                 WITH ORDINALITY AS row (station_id, first_at, last_at, frame_count, packed, n)
              ORDER BY n",
         )
         .bind(station_ids)
         .bind(first_ats)
         .bind(last_ats)
         .bind(counts)
-        .bind(frames)
+        .bind(packed)
         .execute(&mut self.conn)
         .await?;
         Ok(())

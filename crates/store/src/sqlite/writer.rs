@@ -16,7 +16,7 @@ use rusqlite::{CachedStatement, Connection, OpenFlags};
 use zaryad_model::{StationId, Timestamp};
 
 use crate::StoreError;
-use crate::engine::frame_log::{FrameBatch, batch_json};
+use crate::engine::frame_log::{FrameBatch, pack};
 use crate::engine::query::{Arg, Query};
 use crate::engine::readings::ReadingRow;
 use crate::engine::rows::touches_json;
@@ -160,8 +160,8 @@ impl WriteConn for SqliteWriteConn {
 
     async fn insert_frames(&mut self, batches: &[FrameBatch]) -> Result<(), StoreError> {
         let mut statement = self.statement(
-            "INSERT INTO frame_batches (station_id, first_at, last_at, frame_count, frames)
-             VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO frame_batches (station_id, first_at, last_at, frame_count, frames, packed)
+             VALUES ($1, $2, $3, $4, '', $5)",
         )?;
         for batch in batches {
             let Some((first_at, last_at)) = batch.span_text() else {
@@ -172,7 +172,7 @@ impl WriteConn for SqliteWriteConn {
                 first_at,
                 last_at,
                 i64::try_from(batch.frames.len()).unwrap_or(i64::MAX),
-                batch_json(&batch.frames)?,
+                pack(&batch.frames)?,
             ])?;
         }
         Ok(())
