@@ -1,8 +1,8 @@
 -- Frame-log batches stored compressed: `packed` holds the batch's JSON array (the form
 -- `frames` holds) compressed with zstd, and `frames` is then ''. Uncompressed, the frame log
--- was three fifths of the database and of the bytes each CALL wrote; a batch shrinks about
--- twelvefold (see crates/store/src/engine/frame_log.rs). Rows stored before keep their JSON
--- in `frames` and `packed` NULL, and are read as they are. The same change as
+-- was three fifths of the database; a full batch shrinks about twelvefold (see
+-- crates/store/src/engine/frame_log.rs). Rows stored before keep their JSON in `frames` and
+-- `packed` NULL, and are read as they are. The same change as
 -- migrations/sqlite/0008_packed_frame_batches.sql.
 ALTER TABLE frame_batches ADD COLUMN packed BYTEA;
 -- Kept in the row where it fits: by default TOAST stores a value that leaves the row over
