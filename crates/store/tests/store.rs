@@ -62,6 +62,7 @@ backend_tests!(
     last_seen_waits_for_its_own_interval,
     many_concurrent_commits_share_group_commits,
     a_failing_batch_fails_only_its_caller,
+    a_refused_row_fails_only_its_caller_among_batched_rows,
     transaction_ids_are_unique_and_survive_restarts,
     the_writer_finishes_buffered_work_when_the_store_is_dropped,
     migrate_alone_then_open_and_ping,
@@ -169,6 +170,11 @@ fn at(minute: u32, nanos: i64) -> Timestamp {
 
 fn id(text: &str) -> StationId {
     StationId::parse(text).unwrap()
+}
+
+/// A sample at minute 1 with only a value: OCPP's default measurand and unit.
+fn bare_sample(value: f64) -> MeterSample {
+    MeterSample::from_ocpp(at(1, 0), value, None, None, None, None, None)
 }
 
 fn batch(ops: Vec<WriteOp>) -> WriteBatch {
@@ -1312,6 +1318,84 @@ async fn many_concurrent_commits_share_group_commits(db: Db) {
     assert_eq!(store.events_after(0, 1000).await.unwrap().len(), 500);
 }
 
+/// Awaits commits numbered 0, 1, …: every tenth must have failed with a database error, the
+/// others succeeded.
+async fn every_tenth_was_refused(
+    tasks: Vec<tokio::task::JoinHandle<(i32, Result<(), StoreError>)>>,
+) {
+    for task in tasks {
+        let (n, result) = task.await.unwrap();
+        if n % 10 == 0 {
+            assert!(
+                matches!(result, Err(StoreError::Database(_))),
+                "{n}: {result:?}"
+            );
+        } else {
+            result.unwrap();
+        }
+    }
+}
+
+async fn a_refused_row_fails_only_its_caller_among_batched_rows(db: Db) {
+    // Requests that only add batched rows (a session, its event, its readings, a connector):
+    // on PostgreSQL a group of them is one statement without BEGIN and COMMIT. A connector
+    // of a station that does not exist is refused by its foreign key; its caller fails, and
+    // nothing of its request stays, while every other request of the group is stored.
+    let store = db.open().await;
+    store
+        .commit(batch(vec![WriteOp::UpsertStation(full_station("CP-OK"))]))
+        .await
+        .unwrap();
+    let mut tasks = Vec::new();
+    for n in 0..200 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let station = if n % 10 == 0 { "CP-MISSING" } else { "CP-OK" };
+            let session_id = format!("s-{n}");
+            let session = full_session(&session_id, "CP-OK", &n.to_string(), 0);
+            let ops = vec![
+                WriteOp::UpsertSession(session),
+                WriteOp::AppendEvent(event(
+                    &format!("e-{n}"),
+                    EventType::SessionStarted,
+                    "CP-OK",
+                    Some(&session_id),
+                )),
+                WriteOp::InsertSamples {
+                    station_id: id("CP-OK"),
+                    evse_id: 2,
+                    session_id: Some(session_id.clone()),
+                    samples: vec![bare_sample(f64::from(n))],
+                },
+                WriteOp::UpsertConnector {
+                    station_id: id(station),
+                    connector: Connector::new(1, 1),
+                },
+            ];
+            (n, store.commit(batch(ops)).await)
+        }));
+    }
+    every_tenth_was_refused(tasks).await;
+    for n in [0, 1, 10, 199] {
+        let session = store.session(&format!("s-{n}")).await.unwrap();
+        let samples = store.meter_samples(&format!("s-{n}"), 10).await.unwrap();
+        if n % 10 == 0 {
+            assert_eq!(session, None, "s-{n}");
+            assert!(samples.is_empty(), "s-{n}");
+        } else {
+            assert_eq!(session.unwrap().id, format!("s-{n}"));
+            assert_eq!(samples.len(), 1, "s-{n}");
+        }
+    }
+    let events = store.events_after(0, 1000).await.unwrap();
+    assert_eq!(events.len(), 180);
+    assert!(events.iter().all(|stored| {
+        let n: u32 = stored.event.id[2..].parse().unwrap();
+        !n.is_multiple_of(10)
+    }));
+    assert_eq!(store.connectors(&id("CP-OK")).await.unwrap().len(), 1);
+}
+
 async fn a_failing_batch_fails_only_its_caller(db: Db) {
     let store = db.open().await;
     let token = ApiToken {
@@ -1345,17 +1429,7 @@ async fn a_failing_batch_fails_only_its_caller(db: Db) {
             (n, store.commit(batch(ops)).await)
         }));
     }
-    for task in tasks {
-        let (n, result) = task.await.unwrap();
-        if n % 10 == 0 {
-            assert!(
-                matches!(result, Err(StoreError::Database(_))),
-                "{n}: {result:?}"
-            );
-        } else {
-            result.unwrap();
-        }
-    }
+    every_tenth_was_refused(tasks).await;
     let tokens = store.id_tokens().await.unwrap();
     assert_eq!(tokens.len(), 180);
     assert!(
@@ -1885,15 +1959,7 @@ async fn five_hundred_writers_and_readers_at_once(db: Db) {
                         station_id: station.id.clone(),
                         evse_id: 1,
                         session_id: Some(format!("s-{n}")),
-                        samples: vec![MeterSample::from_ocpp(
-                            at(1, 0),
-                            f64::from(n),
-                            None,
-                            None,
-                            None,
-                            None,
-                            None,
-                        )],
+                        samples: vec![bare_sample(f64::from(n))],
                     },
                 ]))
                 .await?;

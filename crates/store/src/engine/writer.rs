@@ -28,8 +28,8 @@ use super::query::{Arg, Query};
 use super::readings::ReadingRow;
 use super::rows::timestamp_text;
 use super::touches::Touches;
-use super::upserts::Upsert;
-use crate::{FrameRecord, StoreError, WriteBatch};
+use super::upserts::{Upsert, last_per_key};
+use crate::{FrameRecord, StoreError, WriteBatch, WriteOp};
 
 /// Frames written in one round, in whole batches (see [`super::frame_log`]): enough to keep up,
 /// few enough that the requests committed in the same round do not wait long.
@@ -56,6 +56,13 @@ pub(crate) trait WriteConn: Send + 'static {
     /// between two statements.
     const OWN_THREAD: bool = false;
 
+    /// Whether a group whose requests only add batched rows (session and connector upserts,
+    /// events, meter readings; see [`adds_rows_only`]), with nothing else to write but frames,
+    /// is written as the one statement of [`WriteConn::write_rows`] without BEGIN and COMMIT:
+    /// a single statement is a transaction of its own, and where each statement is a round
+    /// trip those two were two of the group's three.
+    const ONE_STATEMENT: bool = false;
+
     /// Called first on the writer's own thread ([`WriteConn::OWN_THREAD`]): a connection whose
     /// socket belongs to the runtime that opened it opens anew on this one.
     async fn attach(&mut self) -> Result<(), StoreError> {
@@ -80,6 +87,30 @@ pub(crate) trait WriteConn: Send + 'static {
                 args: row.clone(),
             })
             .await?;
+        }
+        Ok(())
+    }
+
+    /// Writes the rows a group gathered, in this order: session and connector upserts (the
+    /// last per row only), events, meter readings, frame-log batches. One statement each
+    /// unless the database can say it in one ([`WriteConn::ONE_STATEMENT`]).
+    async fn write_rows(&mut self, rows: GroupParts<'_>) -> Result<(), StoreError> {
+        for (kind, upserts) in [
+            (Upsert::Session, rows.sessions),
+            (Upsert::Connector, rows.connectors),
+        ] {
+            if !upserts.is_empty() {
+                self.upsert_rows(kind, upserts).await?;
+            }
+        }
+        if !rows.events.is_empty() {
+            self.insert_events(rows.events).await?;
+        }
+        if !rows.readings.is_empty() {
+            self.insert_readings(rows.readings).await?;
+        }
+        if !rows.frames.is_empty() {
+            self.insert_frames(rows.frames).await?;
         }
         Ok(())
     }
@@ -118,6 +149,15 @@ pub(crate) trait WriteConn: Send + 'static {
 
     /// Closes the connection.
     async fn close(self);
+}
+
+/// A group's rows for [`WriteConn::write_rows`]; upserts hold no two rows with one key.
+pub(crate) struct GroupParts<'a> {
+    pub(crate) sessions: &'a [Vec<Arg>],
+    pub(crate) connectors: &'a [Vec<Arg>],
+    pub(crate) events: &'a [EventRow],
+    pub(crate) readings: &'a [ReadingRow],
+    pub(crate) frames: &'a [FrameBatch],
 }
 
 /// What a caller asks the writer to do.
@@ -403,6 +443,13 @@ impl<C: WriteConn> Writer<C> {
         touches: &[(StationId, Timestamp)],
         now: &str,
     ) -> Result<Committed, StoreError> {
+        if C::ONE_STATEMENT && touches.is_empty() && jobs.iter().all(|job| adds_rows_only(job)) {
+            let result = self.write_parts(jobs, frames, touches, now).await;
+            if result.is_err() {
+                self.recover().await;
+            }
+            return result;
+        }
         if let Err(error) = self.conn.control(C::BEGIN).await {
             self.recover().await;
             return Err(error);
@@ -434,17 +481,21 @@ impl<C: WriteConn> Writer<C> {
             results.push(Ok(done));
         }
         // One batch each for the whole group. Should one fail, the group is retried request by
-        // request, and only the request whose rows are refused fails.
-        rows.write_upserts(&mut self.conn, Upsert::ALL).await?;
-        if !rows.events.is_empty() {
-            self.conn.insert_events(&rows.events).await?;
-        }
-        if !rows.readings.is_empty() {
-            self.conn.insert_readings(&rows.readings).await?;
-        }
-        if !frames.is_empty() {
-            self.conn.insert_frames(frames).await?;
-        }
+        // request, and only the request whose rows are refused fails. Stations go first: the
+        // connectors refer to them.
+        rows.write_upserts(&mut self.conn, &[Upsert::Station])
+            .await?;
+        let sessions = last_per_key(&rows.sessions, Upsert::Session.key_len());
+        let connectors = last_per_key(&rows.connectors, Upsert::Connector.key_len());
+        self.conn
+            .write_rows(GroupParts {
+                sessions: &sessions,
+                connectors: &connectors,
+                events: &rows.events,
+                readings: &rows.readings,
+                frames,
+            })
+            .await?;
         if !touches.is_empty() {
             self.conn.update_last_seen(touches).await?;
         }
@@ -501,6 +552,25 @@ impl<C: WriteConn> Writer<C> {
             Ok(()) => tracing::warn!("reopened the database writer connection"),
             Err(error) => tracing::error!(%error, "cannot reopen the database writer connection"),
         }
+    }
+}
+
+/// Whether `job` only adds rows the writer batches for the group (on a database that batches
+/// them, see [`WriteConn::BATCH_ROWS`]): no statement of its own, no station upsert (written
+/// apart, before the connectors that refer to it).
+fn adds_rows_only(job: &Job) -> bool {
+    match job {
+        Job::Commit(batch) => batch.ops.iter().all(|op| {
+            matches!(
+                op,
+                WriteOp::UpsertSession(_)
+                    | WriteOp::UpsertConnector { .. }
+                    | WriteOp::InsertSamples { .. }
+                    | WriteOp::AppendEvent(_)
+            )
+        }),
+        Job::Flush | Job::FlushFrames(_) => true,
+        Job::ReserveIds | Job::PruneFrames { .. } => false,
     }
 }
 
