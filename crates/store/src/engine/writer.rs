@@ -44,10 +44,10 @@ pub(crate) trait WriteConn: Send + 'static {
     /// The statement that opens a group transaction.
     const BEGIN: &'static str;
 
-    /// Whether a group's events, session upserts and connector upserts are written together
-    /// at its end ([`WriteConn::insert_events`], [`WriteConn::upsert_rows`]) instead of one
-    /// statement each where they occur: worth it where a statement is a round trip. Any other
-    /// operation writes the pending upserts first.
+    /// Whether a group's events, station upserts, session upserts and connector upserts are
+    /// written together at its end ([`WriteConn::write_rows`]) instead of one statement each
+    /// where they occur: worth it where a statement is a round trip. Any other operation
+    /// writes the pending upserts first.
     const BATCH_ROWS: bool = false;
 
     /// Whether the writer runs on a thread of its own (with a runtime of its own): because

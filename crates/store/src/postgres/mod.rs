@@ -90,8 +90,9 @@ fn without_nul(text: &str) -> String {
 
 crate::engine::glue::impl_write_conn!(SqlConn<PgConnection>, {
     const BEGIN: &'static str = "BEGIN";
-    // A group's events, station, session and connector upserts in one statement each: each is
-    // otherwise a round trip of the one writer.
+    // A group's events and station, session and connector upserts batched at its end: each
+    // would otherwise be a round trip of the one writer (and `write_rows` below sends them,
+    // with the readings and frame batches, as one statement).
     const BATCH_ROWS: bool = true;
     // Most groups only add rows: one statement, no BEGIN and COMMIT round trips.
     const ONE_STATEMENT: bool = true;
