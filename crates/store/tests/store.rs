@@ -1866,48 +1866,48 @@ async fn scalar(db: &Db, sql: &str) -> i64 {
 async fn released_migrations_are_never_edited() {
     // sqlx refuses to start on a database whose applied migration changed: editing a released
     // file would lock every upgraded installation out. New schema goes into a new file.
-    let expected: &[(&str, &str, &str)] = &[
-        ("sqlite", "0001_init.sql", SQLITE_0001_SHA384),
-        ("postgres", "0001_init.sql", POSTGRES_0001_SHA384),
-        ("sqlite", "0002_write_path.sql", SQLITE_0002_SHA384),
-        ("postgres", "0002_write_path.sql", POSTGRES_0002_SHA384),
+    // Each released file with its SHA-384 in migrations/sqlite and in migrations/postgres.
+    let released: &[(&str, &str, &str)] = &[
+        ("0001_init.sql", SQLITE_0001_SHA384, POSTGRES_0001_SHA384),
         (
-            "sqlite",
-            "0003_station_configuration.sql",
-            SQLITE_0003_SHA384,
+            "0002_write_path.sql",
+            SQLITE_0002_SHA384,
+            POSTGRES_0002_SHA384,
         ),
         (
-            "postgres",
             "0003_station_configuration.sql",
+            SQLITE_0003_SHA384,
             POSTGRES_0003_SHA384,
         ),
         (
-            "sqlite",
             "0004_session_register_history.sql",
             SQLITE_0004_SHA384,
-        ),
-        (
-            "postgres",
-            "0004_session_register_history.sql",
             POSTGRES_0004_SHA384,
         ),
-        ("sqlite", "0005_event_delivery.sql", SQLITE_0005_SHA384),
-        ("postgres", "0005_event_delivery.sql", POSTGRES_0005_SHA384),
-        ("sqlite", "0006_frame_batches.sql", SQLITE_0006_SHA384),
-        ("postgres", "0006_frame_batches.sql", POSTGRES_0006_SHA384),
-        ("sqlite", "0007_meter_readings.sql", SQLITE_0007_SHA384),
-        ("postgres", "0007_meter_readings.sql", POSTGRES_0007_SHA384),
         (
-            "sqlite",
-            "0008_packed_frame_batches.sql",
-            SQLITE_0008_SHA384,
+            "0005_event_delivery.sql",
+            SQLITE_0005_SHA384,
+            POSTGRES_0005_SHA384,
         ),
         (
-            "postgres",
+            "0006_frame_batches.sql",
+            SQLITE_0006_SHA384,
+            POSTGRES_0006_SHA384,
+        ),
+        (
+            "0007_meter_readings.sql",
+            SQLITE_0007_SHA384,
+            POSTGRES_0007_SHA384,
+        ),
+        (
             "0008_packed_frame_batches.sql",
+            SQLITE_0008_SHA384,
             POSTGRES_0008_SHA384,
         ),
     ];
+    let expected = released.iter().flat_map(|(file, sqlite, postgres)| {
+        [("sqlite", *file, *sqlite), ("postgres", *file, *postgres)]
+    });
     for (engine, file, checksum) in expected {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
             .join(format!("../../migrations/{engine}"));

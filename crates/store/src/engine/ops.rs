@@ -75,14 +75,19 @@ impl GroupRows {
         kinds: &[Upsert],
     ) -> Result<(), StoreError> {
         for kind in kinds {
-            let rows = self.upserts_mut(*kind);
+            let rows = self.last_upserts(*kind);
             if !rows.is_empty() {
-                conn.upsert_rows(*kind, &last_per_key(rows, kind.key_len()))
-                    .await?;
-                rows.clear();
+                conn.upsert_rows(*kind, &rows).await?;
+                self.upserts_mut(*kind).clear();
             }
         }
         Ok(())
+    }
+
+    /// The batched upserts of one kind, the last per row only (one statement may not upsert
+    /// a row twice).
+    pub(crate) fn last_upserts(&mut self, kind: Upsert) -> Vec<Vec<Arg>> {
+        last_per_key(self.upserts_mut(kind), kind.key_len())
     }
 }
 

@@ -28,7 +28,7 @@ use super::query::{Arg, Query};
 use super::readings::ReadingRow;
 use super::rows::timestamp_text;
 use super::touches::Touches;
-use super::upserts::{Upsert, last_per_key};
+use super::upserts::Upsert;
 use crate::{FrameRecord, StoreError, WriteBatch, WriteOp};
 
 /// Frames written in one round, in whole batches (see [`super::frame_log`]): enough to keep up,
@@ -92,31 +92,10 @@ pub(crate) trait WriteConn: Send + 'static {
     }
 
     /// Writes the rows a group gathered, in this order: session and connector upserts (the
-    /// last per row only), events, meter readings, frame-log batches. One statement each
-    /// unless the database can say it in one ([`WriteConn::ONE_STATEMENT`]).
-    async fn write_rows(&mut self, rows: GroupParts<'_>) -> Result<(), StoreError> {
-        for (kind, upserts) in [
-            (Upsert::Session, rows.sessions),
-            (Upsert::Connector, rows.connectors),
-        ] {
-            if !upserts.is_empty() {
-                self.upsert_rows(kind, upserts).await?;
-            }
-        }
-        if !rows.events.is_empty() {
-            self.insert_events(rows.events).await?;
-        }
-        if !rows.readings.is_empty() {
-            self.insert_readings(rows.readings).await?;
-        }
-        if !rows.frames.is_empty() {
-            self.insert_frames(rows.frames).await?;
-        }
-        Ok(())
-    }
-
-    /// Appends meter readings, in order, in as few statements as the database allows.
-    async fn insert_readings(&mut self, rows: &[ReadingRow]) -> Result<(), StoreError>;
+    /// last per row only), events, meter readings, frame-log batches (one row each). One
+    /// statement each, or one for them all where the database can say it
+    /// ([`WriteConn::ONE_STATEMENT`]).
+    async fn write_rows(&mut self, rows: GroupParts<'_>) -> Result<(), StoreError>;
 
     /// Appends outbox events, in order (their `seq` follows it), skipping ids already there.
     async fn insert_events(&mut self, rows: &[EventRow]) -> Result<(), StoreError> {
@@ -125,10 +104,6 @@ pub(crate) trait WriteConn: Send + 'static {
         }
         Ok(())
     }
-
-    /// Appends frame-log batches, one row each, in order, in as few statements as the
-    /// database allows.
-    async fn insert_frames(&mut self, batches: &[FrameBatch]) -> Result<(), StoreError>;
 
     /// Moves each station's `last_seen_at` forward (never backward).
     async fn update_last_seen(
@@ -485,8 +460,8 @@ impl<C: WriteConn> Writer<C> {
         // connectors refer to them.
         rows.write_upserts(&mut self.conn, &[Upsert::Station])
             .await?;
-        let sessions = last_per_key(&rows.sessions, Upsert::Session.key_len());
-        let connectors = last_per_key(&rows.connectors, Upsert::Connector.key_len());
+        let sessions = rows.last_upserts(Upsert::Session);
+        let connectors = rows.last_upserts(Upsert::Connector);
         self.conn
             .write_rows(GroupParts {
                 sessions: &sessions,

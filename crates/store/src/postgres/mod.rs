@@ -116,18 +116,6 @@ crate::engine::glue::impl_write_conn!(SqlConn<PgConnection>, {
         statement.execute(&mut self.conn).await
     }
 
-    async fn insert_readings(&mut self, rows: &[ReadingRow]) -> Result<(), StoreError> {
-        let mut statement = Combined::default();
-        readings_part(&mut statement, rows)?;
-        statement.execute(&mut self.conn).await
-    }
-
-    async fn insert_frames(&mut self, batches: &[FrameBatch]) -> Result<(), StoreError> {
-        let mut statement = Combined::default();
-        frames_part(&mut statement, batches)?;
-        statement.execute(&mut self.conn).await
-    }
-
     async fn write_rows(&mut self, rows: GroupParts<'_>) -> Result<(), StoreError> {
         // The whole group in one statement: each part a round trip saved.
         let mut statement = Combined::default();

@@ -20,7 +20,8 @@ use crate::engine::frame_log::{FrameBatch, pack};
 use crate::engine::query::{Arg, Query};
 use crate::engine::readings::ReadingRow;
 use crate::engine::rows::touches_json;
-use crate::engine::writer::WriteConn;
+use crate::engine::upserts::Upsert;
+use crate::engine::writer::{GroupParts, WriteConn};
 
 /// Prepared statements kept per connection: every write statement of the schema, with room.
 const STATEMENT_CACHE: usize = 128;
@@ -47,6 +48,45 @@ impl SqliteWriteConn {
 
     fn statement(&self, sql: &str) -> Result<CachedStatement<'_>, StoreError> {
         Ok(self.conn.prepare_cached(sql)?)
+    }
+
+    /// Appends meter readings, in order.
+    fn insert_readings(&mut self, rows: &[ReadingRow]) -> Result<(), StoreError> {
+        let mut statement = self.statement(
+            "INSERT INTO meter_readings (session_id, station_id, evse_id, timestamp, samples)
+             VALUES ($1, $2, $3, $4, $5)",
+        )?;
+        for reading in rows {
+            statement.execute(rusqlite::params![
+                reading.session_id,
+                reading.station_id,
+                reading.evse_id,
+                reading.timestamp,
+                reading.samples,
+            ])?;
+        }
+        Ok(())
+    }
+
+    /// Appends frame-log batches, one row each, in order.
+    fn insert_frames(&mut self, batches: &[FrameBatch]) -> Result<(), StoreError> {
+        let mut statement = self.statement(
+            "INSERT INTO frame_batches (station_id, first_at, last_at, frame_count, frames, packed)
+             VALUES ($1, $2, $3, $4, '', $5)",
+        )?;
+        for batch in batches {
+            let Some((first_at, last_at)) = batch.span_text() else {
+                continue;
+            };
+            statement.execute(rusqlite::params![
+                batch.station_id.as_str(),
+                first_at,
+                last_at,
+                i64::try_from(batch.frames.len()).unwrap_or(i64::MAX),
+                pack(&batch.frames)?,
+            ])?;
+        }
+        Ok(())
     }
 }
 
@@ -141,41 +181,17 @@ impl WriteConn for SqliteWriteConn {
         Ok(value)
     }
 
-    async fn insert_readings(&mut self, rows: &[ReadingRow]) -> Result<(), StoreError> {
-        let mut statement = self.statement(
-            "INSERT INTO meter_readings (session_id, station_id, evse_id, timestamp, samples)
-             VALUES ($1, $2, $3, $4, $5)",
-        )?;
-        for reading in rows {
-            statement.execute(rusqlite::params![
-                reading.session_id,
-                reading.station_id,
-                reading.evse_id,
-                reading.timestamp,
-                reading.samples,
-            ])?;
+    async fn write_rows(&mut self, rows: GroupParts<'_>) -> Result<(), StoreError> {
+        // Upserts and events are written where they occur here (no `BATCH_ROWS`): none wait.
+        for (kind, upserts) in [
+            (Upsert::Session, rows.sessions),
+            (Upsert::Connector, rows.connectors),
+        ] {
+            self.upsert_rows(kind, upserts).await?;
         }
-        Ok(())
-    }
-
-    async fn insert_frames(&mut self, batches: &[FrameBatch]) -> Result<(), StoreError> {
-        let mut statement = self.statement(
-            "INSERT INTO frame_batches (station_id, first_at, last_at, frame_count, frames, packed)
-             VALUES ($1, $2, $3, $4, '', $5)",
-        )?;
-        for batch in batches {
-            let Some((first_at, last_at)) = batch.span_text() else {
-                continue;
-            };
-            statement.execute(rusqlite::params![
-                batch.station_id.as_str(),
-                first_at,
-                last_at,
-                i64::try_from(batch.frames.len()).unwrap_or(i64::MAX),
-                pack(&batch.frames)?,
-            ])?;
-        }
-        Ok(())
+        self.insert_events(rows.events).await?;
+        self.insert_readings(rows.readings)?;
+        self.insert_frames(rows.frames)
     }
 
     async fn update_last_seen(
