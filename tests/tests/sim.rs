@@ -61,6 +61,24 @@ async fn simulated_fleet_runs_sessions_without_errors() {
     // 120 CALL/s over 5 s in all, of which the 4 s measured: ~480 counted, never the ~600 sent.
     assert!(summary.calls.answered < 560, "{text}");
     assert_eq!(summary.calls.sent, summary.calls.answered, "{text}");
+    // Second by second, the same CALLs: four measured seconds (and a few scheduled at the end,
+    // answered during the drain).
+    assert!((4..=5).contains(&summary.timeline.len()), "{text}");
+    assert_eq!(
+        summary
+            .timeline
+            .iter()
+            .map(|second| second.answered)
+            .sum::<u64>(),
+        summary.latency_ms.count,
+        "{text}"
+    );
+    assert!(
+        summary.timeline[..4]
+            .iter()
+            .all(|second| second.answered > 50),
+        "{text}"
+    );
     assert!(summary.sessions_stopped >= 6, "{text}");
     assert!(summary.per_action.contains_key("DataTransfer"), "{text}");
     assert!(

@@ -391,10 +391,15 @@ impl Charger {
                 let effects = self.state.on_answer(call.step, &payload);
                 let mut stats = shared.stats();
                 if call.measured {
+                    let latency = now.saturating_duration_since(call.scheduled);
                     stats.answered(
                         call.action,
-                        now.saturating_duration_since(call.scheduled),
+                        latency,
                         now.saturating_duration_since(call.sent),
+                    );
+                    stats.timeline.record(
+                        call.scheduled.saturating_duration_since(run.measure_from),
+                        latency,
                     );
                     if !run.stopping {
                         stats.answered_in_window += 1;

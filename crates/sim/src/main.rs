@@ -141,7 +141,9 @@ struct RunArgs {
     #[command(flatten)]
     cycle: CycleArgs,
     /// Fixed offered rate of the whole fleet, CALL/s, open loop (instead of the timers): a
-    /// realistic mix of status, Authorize, transaction start/stop, meter values, heartbeats.
+    /// realistic mix of status, Authorize, transaction start/stop, meter values, heartbeats,
+    /// the chargers spread over their session cycle (each heartbeats a while before its
+    /// first session, so that they do not all start, meter and stop at the same moment).
     #[arg(long)]
     rate: Option<f64>,
     /// How long to run once every charger has booted, seconds.
@@ -149,7 +151,9 @@ struct RunArgs {
     duration_secs: u64,
     /// Run this long before the measured window opens, seconds: CALLs scheduled in it are
     /// not counted (errors always are), so the server's work after a mass boot (boot-time
-    /// configuration of every charger) is left out of steady-state figures.
+    /// configuration of every charger) is left out of steady-state figures. With --rate the
+    /// window opens no earlier than one session cycle after the start, when every charger
+    /// has entered its cycle (the summary's warmup_s says when it opened).
     #[arg(long, default_value_t = 0)]
     warmup_secs: u64,
     /// Heartbeat interval, seconds (timers).

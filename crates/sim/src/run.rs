@@ -17,8 +17,10 @@ use crate::dialect::{CycleShape, session_cycle};
 use crate::fleet::{ChargerSpec, FleetConfig, census};
 use crate::ledger::Ledger;
 use crate::rng::Rng;
-use crate::schedule::{Pace, Schedule, Timers, fixed_interval, fixed_phase};
-use crate::stats::{ActionSummary, CallTotals, LatencySummary, Stats, new_histogram, record};
+use crate::schedule::{Pace, Schedule, Timers, cycle_span, fixed_interval, fixed_phase, lead_in};
+use crate::stats::{
+    ActionSummary, CallTotals, LatencySummary, SecondSummary, Stats, new_histogram, record,
+};
 
 /// Why a run could not be carried out at all (charger failures are counted, not errors).
 #[derive(Debug, thiserror::Error)]
@@ -166,6 +168,9 @@ pub struct Summary {
     pub server_rss: Option<RssSummary>,
     /// The reconnect storm after a restart (`storm --await-restart`).
     pub restart: Option<RestartSummary>,
+    /// The measured window second by second (`run` and `saturate`), by scheduled time.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub timeline: Vec<SecondSummary>,
 }
 
 /// The fleet of a summary.
@@ -272,6 +277,30 @@ fn pace_of(
     }
 }
 
+/// How long after the start a fixed-rate fleet's last charger enters its session cycle: its
+/// longest lead-in, one cycle. Zero for the other loads (timers draw their phases; saturation
+/// is paced by answers, and its lead-ins pass in the first second or so).
+fn steady_after(load: &Load, specs: &[ChargerSpec], shape: CycleShape) -> Duration {
+    let Load::Rate {
+        calls_per_second, ..
+    } = *load
+    else {
+        return Duration::ZERO;
+    };
+    specs
+        .iter()
+        .map(|spec| {
+            let cycle = session_cycle(spec.version, spec.dialect, shape);
+            let interval = fixed_interval(calls_per_second, specs.len(), &cycle);
+            if interval == Duration::MAX {
+                return Duration::ZERO;
+            }
+            cycle_span(interval, &cycle)
+        })
+        .max()
+        .unwrap_or(Duration::ZERO)
+}
+
 fn shape_of(load: &Load) -> CycleShape {
     match *load {
         Load::Timers { timers, session } => CycleShape {
@@ -323,13 +352,18 @@ pub async fn run(config: RunConfig) -> Result<Summary, SimError> {
     let (drained_tx, mut drained_rx) = mpsc::channel::<()>(1);
     let (close_tx, close_rx) = watch::channel(false);
     let permits = Arc::new(Semaphore::new(config.connect.concurrency.max(1)));
-    let warmup = config.warmup;
+    // At a fixed rate the window opens once the fleet's mix is steady (see `lead_in`).
+    let warmup = config.warmup.max(steady_after(&config.load, &specs, shape));
     let mut tasks = JoinSet::new();
     let connect_started = Instant::now();
     for spec in specs.iter().cloned() {
         let cycle = session_cycle(spec.version, spec.dialect, shape);
         let pace = pace_of(&config.load, &cycle, &spec, count);
-        let schedule = Schedule::new(cycle, pace, spec.index as u64);
+        let lead = match config.load {
+            Load::Timers { .. } => 0,
+            Load::Rate { .. } | Load::Saturate { .. } => lead_in(&cycle, spec.index, count),
+        };
+        let schedule = Schedule::new(cycle, pace, spec.index as u64).with_lead_in(lead);
         let shared = shared.clone();
         let ready_tx = ready_tx.clone();
         let mut go_rx = go_rx.clone();
@@ -382,7 +416,7 @@ pub async fn run(config: RunConfig) -> Result<Summary, SimError> {
     // A short lead so that every charger has seen the start before its first slot is due.
     let start = Instant::now() + Duration::from_millis(200);
     let _ = go_tx.send(Some(start));
-    tokio::time::sleep_until(start + config.warmup + config.duration).await;
+    tokio::time::sleep_until(start + warmup + config.duration).await;
     let _ = stop_tx.send(true);
     let rss_after = config.server_pid.and_then(rss_kib);
     let waited = tokio::time::timeout(config.drain_timeout + Duration::from_secs(10), async {
@@ -415,7 +449,7 @@ pub async fn run(config: RunConfig) -> Result<Summary, SimError> {
         all_connected_after,
         failed_attempts: setup.error_count(),
         duration: config.duration,
-        warmup: config.warmup,
+        warmup,
         offered,
         stats: &stats,
         server_rss: rss_summary(rss_before, rss_after, count - failures.len()),
@@ -498,6 +532,7 @@ fn summarize(parts: SummaryParts<'_>) -> Summary {
         first_errors,
         server_rss: parts.server_rss,
         restart: parts.restart,
+        timeline: stats.timeline.summary(),
     }
 }
 

@@ -79,6 +79,28 @@ pub fn fixed_phase(interval: Duration, index: usize, chargers: usize) -> Duratio
     interval.mul_f64(index as f64 / chargers.max(1) as f64)
 }
 
+/// How many heartbeats charger `index` of `chargers` sends before its first cycle, so that the
+/// fleet's chargers are spread evenly over the cycle's slots.
+///
+/// Without it every charger of a fixed-rate run is at the same step at the same time: for one
+/// interval the whole fleet sends StartTransaction, then meter values, then all stop at once,
+/// and the server sees waves of one kind of CALL instead of a mix (measured: a second in
+/// every cycle of 18 with a median of 40–100 ms where the others had 5). A charger that
+/// heartbeats a while before its first session is an idle charger, as in the field. The mix
+/// is steady once the last charger has entered its cycle, one cycle after the start
+/// ([`cycle_span`]).
+pub fn lead_in(cycle: &[Planned], index: usize, chargers: usize) -> u64 {
+    let slots = cycle.iter().filter(|entry| !entry.pipelined).count() as u64;
+    let chargers = chargers.max(1) as u64;
+    slots * (index as u64 % chargers) / chargers
+}
+
+/// How long a fixed-rate charger takes to go once through `cycle`: its longest lead-in.
+pub fn cycle_span(interval: Duration, cycle: &[Planned]) -> Duration {
+    let slots = cycle.iter().filter(|entry| !entry.pipelined).count() as u64;
+    mul(interval, slots)
+}
+
 /// Latency measured from the scheduled time: zero when answered "before" it.
 pub fn latency(scheduled: Duration, answered: Duration) -> Duration {
     answered.saturating_sub(scheduled)
@@ -123,6 +145,8 @@ pub struct Schedule {
     /// Timers: when the next heartbeat is due.
     heartbeat_at: Duration,
     first_plug: bool,
+    /// Fixed rate and saturation: heartbeats still to send before the cycle's first entry.
+    lead_in: u64,
     rng: Rng,
 }
 
@@ -144,8 +168,16 @@ impl Schedule {
             upcoming: None,
             heartbeat_at,
             first_plug: true,
+            lead_in: 0,
             rng,
         }
+    }
+
+    /// Starts the cycle after `heartbeats` heartbeats (fixed rate and saturation; see
+    /// [`lead_in`]).
+    pub fn with_lead_in(mut self, heartbeats: u64) -> Schedule {
+        self.lead_in = heartbeats;
+        self
     }
 
     fn next_entry(&mut self) -> Planned {
@@ -157,11 +189,22 @@ impl Schedule {
         entry
     }
 
+    fn next_entry_after_lead_in(&mut self) -> Planned {
+        if self.lead_in > 0 {
+            self.lead_in -= 1;
+            return Planned {
+                step: Step::Heartbeat,
+                pipelined: false,
+            };
+        }
+        self.next_entry()
+    }
+
     /// The next CALL to send.
     pub fn next_due(&mut self) -> Due {
         match self.pace {
             Pace::Saturate => {
-                let entry = self.next_entry();
+                let entry = self.next_entry_after_lead_in();
                 Due {
                     step: entry.step,
                     at: None,
@@ -170,7 +213,7 @@ impl Schedule {
                 }
             }
             Pace::Fixed { phase, interval } => {
-                let entry = self.next_entry();
+                let entry = self.next_entry_after_lead_in();
                 // A pipelined entry rides in the slot of the entry before it.
                 let slot = if entry.pipelined {
                     self.slot.saturating_sub(1)
@@ -282,6 +325,48 @@ mod tests {
         let calls_per_second = calls / (slots * interval.as_secs_f64());
         assert!((calls_per_second - 10.0).abs() < 1e-6, "{calls_per_second}");
         assert_eq!(fixed_interval(0.0, 10, &clean), Duration::MAX);
+    }
+
+    #[test]
+    fn lead_ins_spread_the_fleet_over_one_cycle() {
+        let china = cycle(Dialect::China);
+        let slots = china.iter().filter(|entry| !entry.pipelined).count() as u64;
+        let chargers = 1000;
+        let leads: Vec<u64> = (0..chargers)
+            .map(|index| lead_in(&china, index, chargers))
+            .collect();
+        assert_eq!(leads[0], 0);
+        assert_eq!(*leads.iter().max().unwrap(), slots - 1);
+        // Every slot of the cycle is some charger's first: as many chargers at each step.
+        for slot in 0..slots {
+            let starting = leads.iter().filter(|&&lead| lead == slot).count();
+            assert!(
+                starting.abs_diff(chargers / slots as usize) <= 1,
+                "slot {slot}: {starting}"
+            );
+        }
+        assert_eq!(cycle_span(secs(0.5), &china), secs(0.5 * slots as f64));
+    }
+
+    #[test]
+    fn a_lead_in_heartbeats_in_its_slots_then_starts_the_cycle() {
+        let clean = cycle(Dialect::Clean);
+        let pace = Pace::Fixed {
+            phase: secs(0.25),
+            interval: secs(1.0),
+        };
+        let mut schedule = Schedule::new(clean.clone(), pace, 1).with_lead_in(2);
+        let dues: Vec<Due> = (0..3).map(|_| schedule.next_due()).collect();
+        assert_eq!(dues[0].step, Step::Heartbeat);
+        assert_eq!(dues[1].step, Step::Heartbeat);
+        assert_eq!(dues[2].step, clean[0].step);
+        assert_eq!(
+            dues.iter().map(|due| due.at).collect::<Vec<_>>(),
+            [Some(secs(0.25)), Some(secs(1.25)), Some(secs(2.25))]
+        );
+        let mut saturate = Schedule::new(clean.clone(), Pace::Saturate, 1).with_lead_in(1);
+        assert_eq!(saturate.next_due().step, Step::Heartbeat);
+        assert_eq!(saturate.next_due().step, clean[0].step);
     }
 
     #[test]

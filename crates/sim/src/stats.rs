@@ -10,6 +10,9 @@ use serde::Serialize;
 const MAX_LATENCY_US: u64 = 3_600_000_000;
 /// How many first error messages a summary keeps, for a human to read.
 const KEPT_ERROR_MESSAGES: usize = 10;
+/// Most seconds a timeline holds (an hour); CALLs scheduled later are left out of it, not out
+/// of the run's totals. A second's histogram is ~20 KB, so an hour stays under 100 MB.
+const MAX_TIMELINE_SECONDS: usize = 3600;
 
 /// A latency histogram in microseconds, 1 µs to 1 hour, with 3 significant digits.
 ///
@@ -67,6 +70,71 @@ fn round3(value: f64) -> f64 {
     (value * 1000.0).round() / 1000.0
 }
 
+/// Latency second by second through the measured window, by each CALL's scheduled time: a
+/// stall in the server shows as the seconds whose CALLs waited, where the run's percentiles
+/// would spread it over the whole window.
+#[derive(Debug, Clone)]
+pub struct Timeline {
+    /// Two significant digits: enough to see a second go bad, at a tenth of the memory.
+    template: Histogram<u32>,
+    seconds: Vec<Histogram<u32>>,
+}
+
+impl Timeline {
+    fn new() -> Result<Timeline, CreationError> {
+        Ok(Timeline {
+            template: Histogram::new_with_bounds(1, MAX_LATENCY_US, 2)?,
+            seconds: Vec::new(),
+        })
+    }
+
+    /// Records the latency of a CALL scheduled `offset` after the window opened.
+    pub fn record(&mut self, offset: Duration, latency: Duration) {
+        let Ok(second) = usize::try_from(offset.as_secs()) else {
+            return;
+        };
+        if second >= MAX_TIMELINE_SECONDS {
+            return;
+        }
+        while self.seconds.len() <= second {
+            self.seconds.push(Histogram::new_from(&self.template));
+        }
+        let micros = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
+        self.seconds[second].saturating_record(micros.clamp(1, MAX_LATENCY_US));
+    }
+
+    /// One line per second, from the window's first.
+    pub fn summary(&self) -> Vec<SecondSummary> {
+        let ms = |micros: u64| round3(micros as f64 / 1000.0);
+        self.seconds
+            .iter()
+            .enumerate()
+            .map(|(second, histogram)| SecondSummary {
+                second: second as u64,
+                answered: histogram.len(),
+                p50_ms: ms(histogram.value_at_quantile(0.5)),
+                p99_ms: ms(histogram.value_at_quantile(0.99)),
+                max_ms: ms(histogram.max()),
+            })
+            .collect()
+    }
+}
+
+/// One second of a [`Timeline`]; latencies are zero when nothing scheduled in it was answered.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SecondSummary {
+    /// Seconds since the measured window opened.
+    pub second: u64,
+    /// CALLs scheduled in this second that were answered.
+    pub answered: u64,
+    /// Their median latency.
+    pub p50_ms: f64,
+    /// Their 99th percentile.
+    pub p99_ms: f64,
+    /// Their largest.
+    pub max_ms: f64,
+}
+
 /// What happened to the CALLs of one action.
 #[derive(Debug, Clone)]
 pub struct ActionStats {
@@ -116,6 +184,8 @@ pub struct Stats {
     pub unanswered_at_end: u64,
     /// CALLRESULTs that arrived before the run's end (the basis of throughput).
     pub answered_in_window: u64,
+    /// Measured CALLRESULTs' latency per second of the window.
+    pub timeline: Timeline,
 }
 
 impl Stats {
@@ -134,6 +204,7 @@ impl Stats {
             sessions_stopped: 0,
             unanswered_at_end: 0,
             answered_in_window: 0,
+            timeline: Timeline::new()?,
         })
     }
 
@@ -317,5 +388,40 @@ mod tests {
         let per_action = stats.per_action();
         assert_eq!(per_action["Heartbeat"].answered, 1);
         assert!((per_action["Heartbeat"].latency_ms.p50 - 3.0).abs() < 0.01);
+    }
+
+    #[test]
+    fn the_timeline_shows_the_second_that_stalled() {
+        let mut timeline = Timeline::new().unwrap();
+        for tenth in 0..30u64 {
+            let offset = Duration::from_millis(tenth * 100);
+            let latency = if tenth / 10 == 1 { 250 } else { 2 };
+            timeline.record(offset, Duration::from_millis(latency));
+        }
+        // Nothing scheduled in the fifth second: the fourth is an empty line, not a gap.
+        timeline.record(Duration::from_millis(4_500), Duration::from_millis(7));
+        let seconds = timeline.summary();
+        assert_eq!(seconds.len(), 5);
+        assert_eq!(
+            seconds.iter().map(|s| s.answered).collect::<Vec<_>>(),
+            [10, 10, 10, 0, 1]
+        );
+        assert!((seconds[0].p99_ms - 2.0).abs() < 0.05, "{seconds:?}");
+        assert!((seconds[1].p50_ms - 250.0).abs() <= 2.5, "{seconds:?}");
+        assert!((seconds[2].max_ms - 2.0).abs() < 0.05, "{seconds:?}");
+        assert_eq!(seconds[3].p99_ms, 0.0);
+        assert!((seconds[4].max_ms - 7.0).abs() < 0.1, "{seconds:?}");
+    }
+
+    #[test]
+    fn the_timeline_is_bounded() {
+        let mut timeline = Timeline::new().unwrap();
+        timeline.record(Duration::from_secs(1), Duration::from_millis(1));
+        timeline.record(
+            Duration::from_secs(MAX_TIMELINE_SECONDS as u64),
+            Duration::from_millis(1),
+        );
+        timeline.record(Duration::MAX, Duration::from_millis(1));
+        assert_eq!(timeline.summary().len(), 2);
     }
 }
