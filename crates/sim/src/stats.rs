@@ -11,7 +11,7 @@ const MAX_LATENCY_US: u64 = 3_600_000_000;
 /// How many first error messages a summary keeps, for a human to read.
 const KEPT_ERROR_MESSAGES: usize = 10;
 /// Most seconds a timeline holds (an hour); CALLs scheduled later are left out of it, not out
-/// of the run's totals. A second's histogram is ~20 KB, so an hour stays under 100 MB.
+/// of the run's totals. A second's histogram is ~13 KB, so an hour stays under 50 MB.
 const MAX_TIMELINE_SECONDS: usize = 3600;
 
 /// A latency histogram in microseconds, 1 µs to 1 hour, with 3 significant digits.
