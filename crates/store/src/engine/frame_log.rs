@@ -15,7 +15,9 @@
 use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
+#[cfg(test)]
+use serde::Serialize;
 use tokio::time::Instant;
 use zaryad_model::StationId;
 
@@ -206,7 +208,8 @@ impl FrameBatches {
     }
 }
 
-/// One frame inside a stored batch: the record without its station (the row has it).
+/// One frame inside a JSON batch: the record without its station (the row has it).
+#[cfg(test)]
 #[derive(Serialize)]
 struct StoredFrame<'a> {
     direction: &'static str,
@@ -245,12 +248,18 @@ thread_local! {
     static PACKER: RefCell<Option<zstd::bulk::Compressor<'static>>> = const { RefCell::new(None) };
 }
 
+/// First byte of a packed batch's content in the length-prefixed layout ([`batch_bytes`]).
+/// The first release of `packed` compressed [`batch_json`], which starts with `[`; such rows
+/// are still read.
+const LENGTH_PREFIXED: u8 = 0x01;
+
 /// A batch as a row stores it.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum StoredBatch {
     /// JSON text in `frames`, as rows were stored before migration 0008.
     Json(String),
-    /// [`batch_json`] compressed with zstd, in `packed` (`frames` is then empty).
+    /// [`batch_bytes`] (or, in rows of the release that added the column, [`batch_json`])
+    /// compressed with zstd, in `packed` (`frames` is then empty).
     Packed(Vec<u8>),
 }
 
@@ -259,43 +268,184 @@ impl StoredBatch {
     pub(crate) fn frames(&self, station_id: &StationId) -> Result<Vec<FrameRecord>, StoreError> {
         match self {
             StoredBatch::Json(json) => batch_frames(station_id, json),
-            StoredBatch::Packed(packed) => batch_frames(station_id, &unpack(packed)?),
+            StoredBatch::Packed(packed) => {
+                let content = unpack(packed)?;
+                match content.first() {
+                    Some(&LENGTH_PREFIXED) => read_batch_bytes(station_id, &content[1..]),
+                    _ => {
+                        let json = String::from_utf8(content)
+                            .map_err(|error| corrupt_packed(error.to_string()))?;
+                        batch_frames(station_id, &json)
+                    }
+                }
+            }
         }
     }
 }
 
-/// The `packed` column of a batch: [`batch_json`] compressed.
+/// The `packed` column of a batch: [`batch_bytes`] compressed.
 pub(crate) fn pack(frames: &[FrameRecord]) -> Result<Vec<u8>, StoreError> {
-    let json = batch_json(frames)?;
+    let content = batch_bytes(frames);
     PACKER.with(|packer| {
         let mut packer = packer.borrow_mut();
         let compressor = match packer.as_mut() {
             Some(compressor) => compressor,
             None => packer.insert(zstd::bulk::Compressor::new(PACK_LEVEL).map_err(packing)?),
         };
-        compressor.compress(json.as_bytes()).map_err(packing)
+        compressor.compress(&content).map_err(packing)
     })
 }
 
-/// The JSON of a `packed` column.
-fn unpack(packed: &[u8]) -> Result<String, StoreError> {
+/// What a `packed` column holds, decompressed.
+fn unpack(packed: &[u8]) -> Result<Vec<u8>, StoreError> {
     let size = match zstd::zstd_safe::get_frame_content_size(packed) {
         Ok(Some(size)) if size <= MAX_UNPACKED_BYTES => size,
         Ok(Some(size)) => return Err(corrupt_packed(format!("claims {size} bytes"))),
         Ok(None) | Err(_) => return Err(corrupt_packed("not a zstd frame with its size".into())),
     };
     let capacity = usize::try_from(size).map_err(|_| corrupt_packed(format!("{size} bytes")))?;
-    let bytes = zstd::bulk::decompress(packed, capacity)
-        .map_err(|error| corrupt_packed(error.to_string()))?;
-    String::from_utf8(bytes).map_err(|error| corrupt_packed(error.to_string()))
+    zstd::bulk::decompress(packed, capacity).map_err(|error| corrupt_packed(error.to_string()))
+}
+
+/// A batch in the layout [`pack`] compresses: [`LENGTH_PREFIXED`], then per frame its
+/// direction, time, version, action, message id and text, each a little-endian `u32` length
+/// and its UTF-8 bytes (a missing action or message id is length `u32::MAX`), and its repairs
+/// as a `u32` count and that many such strings.
+///
+/// Frame texts are JSON themselves: as a JSON string each `"` in them would be escaped on the
+/// way in and unescaped on the way out, and that escaping was the writer thread's largest cost
+/// in packing a batch.
+fn batch_bytes(frames: &[FrameRecord]) -> Vec<u8> {
+    let text: usize = frames.iter().map(|frame| frame.text.len() + 96).sum();
+    let mut out = Vec::with_capacity(1 + text);
+    out.push(LENGTH_PREFIXED);
+    for frame in frames {
+        put_str(&mut out, frame.direction.as_str());
+        put_str(&mut out, &timestamp_text(&frame.at));
+        put_str(&mut out, &frame.ocpp_version);
+        put_opt(&mut out, frame.action.as_deref());
+        put_opt(&mut out, frame.message_id.as_deref());
+        put_str(&mut out, &frame.text);
+        put_len(&mut out, frame.repairs.len());
+        for repair in &frame.repairs {
+            put_str(&mut out, repair);
+        }
+    }
+    out
+}
+
+/// Marks a missing optional string; no string is that long (a batch is capped far below).
+const ABSENT: u32 = u32::MAX;
+
+fn put_len(out: &mut Vec<u8>, len: usize) {
+    // Frames are capped at the WebSocket message limit, far below 4 GiB.
+    let len = u32::try_from(len).unwrap_or(ABSENT - 1);
+    out.extend_from_slice(&len.to_le_bytes());
+}
+
+fn put_str(out: &mut Vec<u8>, text: &str) {
+    put_len(out, text.len());
+    out.extend_from_slice(text.as_bytes());
+}
+
+fn put_opt(out: &mut Vec<u8>, text: Option<&str>) {
+    match text {
+        Some(text) => put_str(out, text),
+        None => out.extend_from_slice(&ABSENT.to_le_bytes()),
+    }
+}
+
+/// Reads [`batch_bytes`] after its first byte; any length past the end, a string that is not
+/// UTF-8 or an unknown direction is reported as corrupt.
+fn read_batch_bytes(station_id: &StationId, bytes: &[u8]) -> Result<Vec<FrameRecord>, StoreError> {
+    let mut reader = Reader { bytes };
+    let mut frames = Vec::new();
+    while !reader.bytes.is_empty() {
+        let direction = reader.text()?;
+        let direction = parse_direction(direction)
+            .ok_or_else(|| corrupt_packed(format!("direction {direction:?}")))?;
+        let at = reader.text()?;
+        let at = parse_timestamp_text(at)
+            .map_err(|error| corrupt_packed(format!("at {at:?}: {error}")))?;
+        let ocpp_version = reader.text()?.to_owned();
+        let action = reader.optional()?.map(str::to_owned);
+        let message_id = reader.optional()?.map(str::to_owned);
+        let text = reader.text()?.to_owned();
+        let count = reader.len()?;
+        let mut repairs = Vec::with_capacity(count.min(reader.bytes.len() / 4));
+        for _ in 0..count {
+            repairs.push(reader.text()?.to_owned());
+        }
+        frames.push(FrameRecord {
+            station_id: station_id.clone(),
+            direction,
+            at,
+            ocpp_version,
+            action,
+            message_id,
+            text,
+            repairs,
+        });
+    }
+    Ok(frames)
+}
+
+/// A cursor over [`batch_bytes`].
+struct Reader<'a> {
+    bytes: &'a [u8],
+}
+
+impl<'a> Reader<'a> {
+    fn word(&mut self) -> Result<u32, StoreError> {
+        let Some((word, rest)) = self.bytes.split_first_chunk::<4>() else {
+            return Err(corrupt_packed("a length cut off".into()));
+        };
+        self.bytes = rest;
+        Ok(u32::from_le_bytes(*word))
+    }
+
+    fn len(&mut self) -> Result<usize, StoreError> {
+        let word = self.word()?;
+        usize::try_from(word).map_err(|_| corrupt_packed(format!("length {word}")))
+    }
+
+    fn string(&mut self, len: usize) -> Result<&'a str, StoreError> {
+        if len > self.bytes.len() {
+            return Err(corrupt_packed(format!(
+                "a string of {len} bytes where {} are left",
+                self.bytes.len()
+            )));
+        }
+        let (text, rest) = self.bytes.split_at(len);
+        self.bytes = rest;
+        std::str::from_utf8(text).map_err(|error| corrupt_packed(error.to_string()))
+    }
+
+    fn text(&mut self) -> Result<&'a str, StoreError> {
+        let len = self.len()?;
+        self.string(len)
+    }
+
+    fn optional(&mut self) -> Result<Option<&'a str>, StoreError> {
+        match self.word()? {
+            ABSENT => Ok(None),
+            len => {
+                let len =
+                    usize::try_from(len).map_err(|_| corrupt_packed(format!("length {len}")))?;
+                self.string(len).map(Some)
+            }
+        }
+    }
 }
 
 fn packing(error: std::io::Error) -> StoreError {
     corrupt_packed(format!("compressing a batch: {error}"))
 }
 
-/// A batch as a JSON array of its frames, oldest first (`frames` of rows stored before
-/// migration 0008, and what [`pack`] compresses).
+/// A batch as a JSON array of its frames, oldest first: `frames` of rows stored before
+/// migration 0008, and what the first release of `packed` compressed (both still read; the
+/// tests write them).
+#[cfg(test)]
 fn batch_json(frames: &[FrameRecord]) -> Result<String, StoreError> {
     let stored: Vec<StoredFrame<'_>> = frames
         .iter()
@@ -523,7 +673,58 @@ mod tests {
         assert_eq!(batch_frames(&station, &json).unwrap(), frames);
         let packed = StoredBatch::Packed(pack(&frames).unwrap());
         assert_eq!(packed.frames(&station).unwrap(), frames);
+        // A row of the release that added `packed`: its JSON compressed.
+        let first_release = zstd::bulk::compress(json.as_bytes(), 1).unwrap();
+        assert_eq!(
+            StoredBatch::Packed(first_release).frames(&station).unwrap(),
+            frames
+        );
         assert_eq!(StoredBatch::Json(json).frames(&station).unwrap(), frames);
+        assert_eq!(
+            StoredBatch::Packed(pack(&[]).unwrap())
+                .frames(&station)
+                .unwrap(),
+            []
+        );
+    }
+
+    #[test]
+    fn a_damaged_length_prefixed_batch_is_reported_not_panicked_on() {
+        let station = StationId::parse("CP-1").unwrap();
+        let whole = batch_bytes(&[frame("CP-1", 1), frame("CP-1", 2)]);
+        let mut cases = vec![
+            whole[..whole.len() - 1].to_vec(),
+            whole[..3].to_vec(),
+            [&[LENGTH_PREFIXED][..], &u32::MAX.to_le_bytes()].concat(),
+            [&[LENGTH_PREFIXED][..], &7u32.to_le_bytes(), b"inbound"].concat(),
+        ];
+        // A string that is not UTF-8, and a direction nobody writes.
+        let mut bad_text = batch_bytes(&[frame("CP-1", 2)]);
+        let at = bad_text.len() - 5;
+        bad_text[at] = 0xff;
+        cases.push(bad_text);
+        let mut sideways = vec![LENGTH_PREFIXED];
+        put_str(&mut sideways, "sideways");
+        cases.push(sideways);
+        // A repair count of four billion with nothing behind it.
+        let mut many = batch_bytes(&[frame("CP-1", 2)]);
+        let count_at = many.len() - 4;
+        many[count_at..].copy_from_slice(&(u32::MAX - 1).to_le_bytes());
+        cases.push(many);
+        for content in cases {
+            let packed = zstd::bulk::compress(&content, 1).unwrap();
+            let result = StoredBatch::Packed(packed).frames(&station);
+            assert!(
+                matches!(
+                    result,
+                    Err(StoreError::Corrupt {
+                        column: "packed",
+                        ..
+                    })
+                ),
+                "{content:?}: {result:?}"
+            );
+        }
     }
 
     #[test]
