@@ -285,7 +285,7 @@ impl StoredBatch {
 
 /// The `packed` column of a batch: [`batch_bytes`] compressed.
 pub(crate) fn pack(frames: &[FrameRecord]) -> Result<Vec<u8>, StoreError> {
-    let content = batch_bytes(frames);
+    let content = batch_bytes(frames)?;
     PACKER.with(|packer| {
         let mut packer = packer.borrow_mut();
         let compressor = match packer.as_mut() {
@@ -315,43 +315,52 @@ fn unpack(packed: &[u8]) -> Result<Vec<u8>, StoreError> {
 /// Frame texts are JSON themselves: as a JSON string each `"` in them would be escaped on the
 /// way in and unescaped on the way out, and that escaping was the writer thread's largest cost
 /// in packing a batch.
-fn batch_bytes(frames: &[FrameRecord]) -> Vec<u8> {
+fn batch_bytes(frames: &[FrameRecord]) -> Result<Vec<u8>, StoreError> {
     let text: usize = frames.iter().map(|frame| frame.text.len() + 96).sum();
     let mut out = Vec::with_capacity(1 + text);
     out.push(LENGTH_PREFIXED);
     for frame in frames {
-        put_str(&mut out, frame.direction.as_str());
-        put_str(&mut out, &timestamp_text(&frame.at));
-        put_str(&mut out, &frame.ocpp_version);
-        put_opt(&mut out, frame.action.as_deref());
-        put_opt(&mut out, frame.message_id.as_deref());
-        put_str(&mut out, &frame.text);
-        put_len(&mut out, frame.repairs.len());
+        put_str(&mut out, frame.direction.as_str())?;
+        put_str(&mut out, &timestamp_text(&frame.at))?;
+        put_str(&mut out, &frame.ocpp_version)?;
+        put_opt(&mut out, frame.action.as_deref())?;
+        put_opt(&mut out, frame.message_id.as_deref())?;
+        put_str(&mut out, &frame.text)?;
+        put_len(&mut out, frame.repairs.len())?;
         for repair in &frame.repairs {
-            put_str(&mut out, repair);
+            put_str(&mut out, repair)?;
         }
     }
-    out
+    Ok(out)
 }
 
-/// Marks a missing optional string; no string is that long (a batch is capped far below).
+/// Marks a missing optional string; no string is written that long.
 const ABSENT: u32 = u32::MAX;
 
-fn put_len(out: &mut Vec<u8>, len: usize) {
-    // Frames are capped at the WebSocket message limit, far below 4 GiB.
-    let len = u32::try_from(len).unwrap_or(ABSENT - 1);
-    out.extend_from_slice(&len.to_le_bytes());
+/// Frames are capped at the WebSocket message limit, far below 4 GiB; a longer string would
+/// be refused rather than written with a wrong length.
+fn put_len(out: &mut Vec<u8>, len: usize) -> Result<(), StoreError> {
+    let word = u32::try_from(len)
+        .ok()
+        .filter(|&word| word != ABSENT)
+        .ok_or_else(|| corrupt_packed(format!("a string of {len} bytes")))?;
+    out.extend_from_slice(&word.to_le_bytes());
+    Ok(())
 }
 
-fn put_str(out: &mut Vec<u8>, text: &str) {
-    put_len(out, text.len());
+fn put_str(out: &mut Vec<u8>, text: &str) -> Result<(), StoreError> {
+    put_len(out, text.len())?;
     out.extend_from_slice(text.as_bytes());
+    Ok(())
 }
 
-fn put_opt(out: &mut Vec<u8>, text: Option<&str>) {
+fn put_opt(out: &mut Vec<u8>, text: Option<&str>) -> Result<(), StoreError> {
     match text {
         Some(text) => put_str(out, text),
-        None => out.extend_from_slice(&ABSENT.to_le_bytes()),
+        None => {
+            out.extend_from_slice(&ABSENT.to_le_bytes());
+            Ok(())
+        }
     }
 }
 
@@ -691,7 +700,7 @@ mod tests {
     #[test]
     fn a_damaged_length_prefixed_batch_is_reported_not_panicked_on() {
         let station = StationId::parse("CP-1").unwrap();
-        let whole = batch_bytes(&[frame("CP-1", 1), frame("CP-1", 2)]);
+        let whole = batch_bytes(&[frame("CP-1", 1), frame("CP-1", 2)]).unwrap();
         let mut cases = vec![
             whole[..whole.len() - 1].to_vec(),
             whole[..3].to_vec(),
@@ -699,15 +708,15 @@ mod tests {
             [&[LENGTH_PREFIXED][..], &7u32.to_le_bytes(), b"inbound"].concat(),
         ];
         // A string that is not UTF-8, and a direction nobody writes.
-        let mut bad_text = batch_bytes(&[frame("CP-1", 2)]);
+        let mut bad_text = batch_bytes(&[frame("CP-1", 2)]).unwrap();
         let at = bad_text.len() - 5;
         bad_text[at] = 0xff;
         cases.push(bad_text);
         let mut sideways = vec![LENGTH_PREFIXED];
-        put_str(&mut sideways, "sideways");
+        put_str(&mut sideways, "sideways").unwrap();
         cases.push(sideways);
         // A repair count of four billion with nothing behind it.
-        let mut many = batch_bytes(&[frame("CP-1", 2)]);
+        let mut many = batch_bytes(&[frame("CP-1", 2)]).unwrap();
         let count_at = many.len() - 4;
         many[count_at..].copy_from_slice(&(u32::MAX - 1).to_le_bytes());
         cases.push(many);
