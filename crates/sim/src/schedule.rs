@@ -62,12 +62,17 @@ impl Timers {
 /// `calls / (rate × slots)` seconds.
 pub fn fixed_interval(total_rate: f64, chargers: usize, cycle: &[Planned]) -> Duration {
     let calls = cycle.len().max(1) as f64;
-    let slots = cycle.iter().filter(|entry| !entry.pipelined).count().max(1) as f64;
+    let slots = slots(cycle).max(1) as f64;
     let per_charger = total_rate / chargers.max(1) as f64;
     if per_charger <= 0.0 || !per_charger.is_finite() {
         return Duration::MAX;
     }
     Duration::from_secs_f64(calls / (per_charger * slots))
+}
+
+/// How many slots a cycle takes: pipelined entries ride in the slot before them.
+fn slots(cycle: &[Planned]) -> u64 {
+    cycle.iter().filter(|entry| !entry.pipelined).count() as u64
 }
 
 /// Charger `index` of `chargers` starts `index / chargers` of an interval late, so that the
@@ -90,15 +95,14 @@ pub fn fixed_phase(interval: Duration, index: usize, chargers: usize) -> Duratio
 /// is steady once the last charger has entered its cycle, one cycle after the start
 /// ([`cycle_span`]).
 pub fn lead_in(cycle: &[Planned], index: usize, chargers: usize) -> u64 {
-    let slots = cycle.iter().filter(|entry| !entry.pipelined).count() as u64;
+    let slots = slots(cycle);
     let chargers = chargers.max(1) as u64;
     slots * (index as u64 % chargers) / chargers
 }
 
 /// How long a fixed-rate charger takes to go once through `cycle`: its longest lead-in.
 pub fn cycle_span(interval: Duration, cycle: &[Planned]) -> Duration {
-    let slots = cycle.iter().filter(|entry| !entry.pipelined).count() as u64;
-    mul(interval, slots)
+    mul(interval, slots(cycle))
 }
 
 /// Latency measured from the scheduled time: zero when answered "before" it.

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use hdrhistogram::{CreationError, Histogram};
+use hdrhistogram::{Counter, CreationError, Histogram};
 use serde::Serialize;
 
 /// Longest latency a histogram holds exactly; longer ones are recorded as this (1 hour).
@@ -23,7 +23,7 @@ pub fn new_histogram() -> Result<Histogram<u64>, CreationError> {
 }
 
 /// Records `latency` into `histogram`, clamped into its range.
-pub fn record(histogram: &mut Histogram<u64>, latency: Duration) {
+pub fn record<T: Counter>(histogram: &mut Histogram<T>, latency: Duration) {
     let micros = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
     histogram.saturating_record(micros.clamp(1, MAX_LATENCY_US));
 }
@@ -99,8 +99,7 @@ impl Timeline {
         while self.seconds.len() <= second {
             self.seconds.push(Histogram::new_from(&self.template));
         }
-        let micros = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
-        self.seconds[second].saturating_record(micros.clamp(1, MAX_LATENCY_US));
+        record(&mut self.seconds[second], latency);
     }
 
     /// One line per second, from the window's first.

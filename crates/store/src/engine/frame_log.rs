@@ -399,6 +399,10 @@ fn read_batch_bytes(station_id: &StationId, bytes: &[u8]) -> Result<Vec<FrameRec
     Ok(frames)
 }
 
+fn size(word: u32) -> Result<usize, StoreError> {
+    usize::try_from(word).map_err(|_| corrupt_packed(format!("length {word}")))
+}
+
 /// A cursor over [`batch_bytes`].
 struct Reader<'a> {
     bytes: &'a [u8],
@@ -414,8 +418,7 @@ impl<'a> Reader<'a> {
     }
 
     fn len(&mut self) -> Result<usize, StoreError> {
-        let word = self.word()?;
-        usize::try_from(word).map_err(|_| corrupt_packed(format!("length {word}")))
+        size(self.word()?)
     }
 
     fn string(&mut self, len: usize) -> Result<&'a str, StoreError> {
@@ -438,11 +441,7 @@ impl<'a> Reader<'a> {
     fn optional(&mut self) -> Result<Option<&'a str>, StoreError> {
         match self.word()? {
             ABSENT => Ok(None),
-            len => {
-                let len =
-                    usize::try_from(len).map_err(|_| corrupt_packed(format!("length {len}")))?;
-                self.string(len).map(Some)
-            }
+            word => self.string(size(word)?).map(Some),
         }
     }
 }
