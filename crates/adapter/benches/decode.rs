@@ -1,0 +1,135 @@
+//! What reading one inbound CALL costs: the frame parse, the repair stage and the typed decode,
+//! as a connection task does them (the repair stage timed on its own too), for the frames a charger sends most (the simulator's
+//! shapes, clean and with the Chinese and Korean dialects' deviations), with the `generic`
+//! profile. Prints nanoseconds per frame, the best of several rounds.
+//!
+//! `cargo bench -p zaryad-adapter --bench decode`
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use zaryad_adapter::repair::repair_inbound;
+use zaryad_adapter::{Profile, decode_call};
+use zaryad_wire::{Frame, OcppVersion};
+
+const FRAMES: &[(&str, OcppVersion, &str)] = &[
+    ("Heartbeat", OcppVersion::V16, r#"[2,"1","Heartbeat",{}]"#),
+    (
+        "StatusNotification",
+        OcppVersion::V16,
+        r#"[2,"2","StatusNotification",{"connectorId":1,"errorCode":"NoError","status":"Charging","timestamp":"2026-11-30T10:00:00.000Z"}]"#,
+    ),
+    (
+        "MeterValues, 4 samples",
+        OcppVersion::V16,
+        r#"[2,"3","MeterValues",{"connectorId":1,"transactionId":17,"meterValue":[{"timestamp":"2026-11-30T10:00:00.000Z","sampledValue":[{"value":"12345","context":"Sample.Periodic","measurand":"Energy.Active.Import.Register","unit":"Wh"},{"value":"7200","context":"Sample.Periodic","measurand":"Power.Active.Import","unit":"W"},{"value":"16.0","context":"Sample.Periodic","measurand":"Current.Import","phase":"L1","unit":"A"},{"value":"230.1","context":"Sample.Periodic","measurand":"Voltage","phase":"L1-N","unit":"V"}]}]}]"#,
+    ),
+    (
+        "MeterValues, Chinese dialect",
+        OcppVersion::V16,
+        r#"[2,"4","MeterValues",{"connectorId":1,"transactionId":"17","meterValue":[{"timestamp":"2026-11-30T18:00:00","sampledValue":[{"value":"12345","context":"Sample.Periodic","measurand":"Energy.Active.Import.Register","unit":"Wh"},{"value":"7200","context":"Sample.Periodic","measurand":"Power.Active.Import","unit":"W"},{"value":"228","context":"Sample.Periodic","measurand":"Voltage","unit":"V"},{"value":"30.4","context":"Sample.Periodic","measurand":"Current.Offered","unit":"A"},{"value":"32","context":"Sample.Periodic","measurand":"Temperature","unit":"Celsius"}]}]}]"#,
+    ),
+    (
+        "StartTransaction",
+        OcppVersion::V16,
+        r#"[2,"5","StartTransaction",{"connectorId":1,"idTag":"C0A1B2C3","meterStart":12000,"timestamp":"2026-11-30T10:00:00.000Z"}]"#,
+    ),
+    (
+        "StopTransaction, Korean dialect",
+        OcppVersion::V16,
+        r#"[2,"6","StopTransaction",{"transactionId":17,"idTag":"C0A1B2C3","meterStop":19000,"timestamp":"2026-11-30T10:30:00.000Z","reason":"Local","transactionData":[{"timestamp":"2026-11-30T10:30:00.000Z","sampledValue":[{"value":"19000","context":"Transaction.End","measurand":"Energy.Active.Import.Register","unit":"Wh"}]}]}]"#,
+    ),
+    (
+        "TransactionEvent Updated, 2.0.1",
+        OcppVersion::V201,
+        r#"[2,"7","TransactionEvent",{"eventType":"Updated","timestamp":"2026-11-30T10:10:00.000Z","triggerReason":"MeterValuePeriodic","seqNo":3,"transactionInfo":{"transactionId":"tx-17","chargingState":"Charging"},"evse":{"id":1,"connectorId":1},"meterValue":[{"timestamp":"2026-11-30T10:10:00.000Z","sampledValue":[{"value":12345.0,"context":"Sample.Periodic","measurand":"Energy.Active.Import.Register","unitOfMeasure":{"unit":"Wh"}},{"value":7200.0,"context":"Sample.Periodic","measurand":"Power.Active.Import","unitOfMeasure":{"unit":"W"}}]}]}]"#,
+    ),
+];
+
+// The server's allocator: parsing JSON into values is mostly allocation.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+const ROUNDS: usize = 7;
+const ROUND: Duration = Duration::from_millis(200);
+
+fn main() {
+    let profile = Profile::generic();
+    let received_at = chrono::Utc::now();
+    println!(
+        "{:<34} {:>10} {:>10} {:>10} {:>10}",
+        "frame", "parse ns", "repair ns", "typed ns", "total ns"
+    );
+    let mut sum = 0.0;
+    for (name, version, text) in FRAMES {
+        // Checked once: a frame that does not decode would measure an error path.
+        let Ok(Frame::Call {
+            action, payload, ..
+        }) = Frame::parse(text)
+        else {
+            panic!("{name}: not a CALL");
+        };
+        if let Err(error) = decode_call(profile, *version, &action, payload, received_at) {
+            panic!("{name}: {error:?}");
+        }
+        let parse = best(|| {
+            black_box(Frame::parse(black_box(text)).ok());
+        });
+        let repaired = best(|| {
+            let Ok(Frame::Call {
+                action,
+                mut payload,
+                ..
+            }) = Frame::parse(black_box(text))
+            else {
+                unreachable!()
+            };
+            black_box(repair_inbound(
+                profile,
+                *version,
+                &action,
+                &mut payload,
+                received_at,
+            ));
+        });
+        let total = best(|| {
+            let Ok(Frame::Call {
+                action, payload, ..
+            }) = Frame::parse(black_box(text))
+            else {
+                unreachable!()
+            };
+            black_box(decode_call(profile, *version, &action, payload, received_at).ok());
+        });
+        sum += total;
+        println!(
+            "{name:<34} {parse:>10.0} {:>10.0} {:>10.0} {total:>10.0}",
+            repaired - parse,
+            total - repaired
+        );
+    }
+    println!(
+        "{:<34} {:>43.0}",
+        "mean of the frames above",
+        sum / FRAMES.len() as f64
+    );
+}
+
+/// Nanoseconds per call of `f`: the fastest of several timed rounds (the others were
+/// interrupted by something else on the machine).
+fn best(mut f: impl FnMut()) -> f64 {
+    let mut fastest = f64::MAX;
+    for _ in 0..ROUNDS {
+        let started = Instant::now();
+        let mut calls = 0u64;
+        while started.elapsed() < ROUND {
+            for _ in 0..64 {
+                f();
+            }
+            calls += 64;
+        }
+        let per_call = started.elapsed().as_nanos() as f64 / calls as f64;
+        fastest = fastest.min(per_call);
+    }
+    fastest
+}
