@@ -4,9 +4,14 @@ use serde_json::Value;
 
 const FRAMES: &str = include_str!("../tests/fixtures/quirk_frames.jsonl");
 
+/// Every non-empty line of the catalogue, one recorded frame each.
+pub(crate) fn lines() -> impl Iterator<Item = &'static str> {
+    FRAMES.lines().filter(|line| !line.trim().is_empty())
+}
+
 /// The action and payload of the CALL recorded as `id`.
 pub(crate) fn frame(id: &str) -> (String, Value) {
-    for line in FRAMES.lines().filter(|line| !line.trim().is_empty()) {
+    for line in lines() {
         let record: Value = serde_json::from_str(line).unwrap();
         if record["id"] == id {
             let frame = &record["frame"];

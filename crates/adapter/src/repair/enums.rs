@@ -315,27 +315,29 @@ fn sample_fact(key: &str) -> Option<SessionFact> {
 }
 
 /// `charging` → `Charging`, `EVDISCONNECTED` → `EVDisconnected`, `l1-n` → `L1-N`.
-pub(crate) fn enum_case(context: &Context<'_>, _: &Setting, payload: &mut Value) -> Vec<Change> {
-    let mut changes = Vec::new();
-    walk(payload, &mut |member, value| {
-        let Value::String(text) = value else {
-            return;
-        };
-        let Some(field) = field_of(context, member) else {
-            return;
-        };
-        if field.values.contains(&text.as_str()) {
-            return;
-        }
-        if let Some(spelled) = canonical(field.values, text) {
-            changes.push(Change::new(
-                format!("{}: {text:?} → {spelled:?}", member.path()),
-                None,
-            ));
-            *value = Value::String(spelled.to_owned());
-        }
-    });
-    changes
+pub(crate) fn enum_case(
+    context: &Context<'_>,
+    _: &Setting,
+    member: &Member<'_>,
+    value: &mut Value,
+    changes: &mut Vec<Change>,
+) {
+    let Value::String(text) = value else {
+        return;
+    };
+    let Some(field) = field_of(context, member) else {
+        return;
+    };
+    if field.values.contains(&text.as_str()) {
+        return;
+    }
+    if let Some(spelled) = canonical(field.values, text) {
+        changes.push(Change::new(
+            format!("{}: {text:?} → {spelled:?}", member.path()),
+            None,
+        ));
+        *value = Value::String(spelled.to_owned());
+    }
 }
 
 /// The profile's spellings: `{ reason = { EnergyLimitReached = "Remote" } }`.
@@ -522,6 +524,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::repair::walk::each_member;
 
     fn context(version: OcppVersion, action: &'static str) -> Context<'static> {
         Context {
@@ -534,7 +537,8 @@ mod tests {
     #[test]
     fn case_is_fixed_per_field() {
         let mut payload = json!({"connectorId": 1, "status": "charging", "errorCode": "noerror"});
-        let changes = enum_case(
+        let changes = each_member(
+            enum_case,
             &context(OcppVersion::V16, "StatusNotification"),
             &Setting::On,
             &mut payload,
@@ -543,7 +547,8 @@ mod tests {
         assert_eq!(payload["status"], "Charging");
         assert_eq!(payload["errorCode"], "NoError");
         let mut meter = json!({"meterValue": [{"sampledValue": [{"value": "1", "unit": "KWH", "phase": "l1-n"}]}]});
-        enum_case(
+        each_member(
+            enum_case,
             &context(OcppVersion::V16, "MeterValues"),
             &Setting::On,
             &mut meter,

@@ -5,7 +5,7 @@ use chrono::Datelike;
 use serde_json::{Number, Value};
 use zaryad_wire::OcppVersion;
 
-use super::walk::{Member, walk};
+use super::walk::Member;
 use super::{Change, Context, SessionFact, Setting};
 use crate::time::{Form, format_exact, format_utc, parse_lenient};
 
@@ -55,48 +55,60 @@ const INTEGER_KEYS_201: &[&str] = &[
     "variableMonitoringId",
 ];
 
-/// Rewrites every date-time whose [`Form`] is `form` in RFC 3339 UTC.
-fn rewrite_form(payload: &mut Value, form: Form, touches: Option<SessionFact>) -> Vec<Change> {
-    let mut details = Vec::new();
-    walk(payload, &mut |member, value| {
-        if !DATE_TIME_KEYS.contains(&member.key) {
-            return;
-        }
-        let Value::String(text) = value else {
-            return;
-        };
-        if let Some((at, found)) = parse_lenient(text)
-            && found == form
-        {
-            let repaired = format_exact(at);
-            details.push(Change::new(
-                format!("{}: {text:?} → {repaired:?}", member.path()),
-                touches,
-            ));
-            *value = Value::String(repaired);
-        }
-    });
-    details
+/// Rewrites the member in RFC 3339 UTC when it is a date-time whose [`Form`] is `form`.
+fn rewrite_form(
+    member: &Member<'_>,
+    value: &mut Value,
+    form: Form,
+    touches: Option<SessionFact>,
+    changes: &mut Vec<Change>,
+) {
+    if !DATE_TIME_KEYS.contains(&member.key) {
+        return;
+    }
+    let Value::String(text) = value else {
+        return;
+    };
+    if let Some((at, found)) = parse_lenient(text)
+        && found == form
+    {
+        let repaired = format_exact(at);
+        changes.push(Change::new(
+            format!("{}: {text:?} → {repaired:?}", member.path()),
+            touches,
+        ));
+        *value = Value::String(repaired);
+    }
 }
 
 /// `2023-10-19T15:28:07` (Growatt) is read as UTC: no charger says which zone it meant.
 pub(crate) fn timestamp_without_offset(
     _: &Context<'_>,
     _: &Setting,
-    payload: &mut Value,
-) -> Vec<Change> {
+    member: &Member<'_>,
+    value: &mut Value,
+    changes: &mut Vec<Change>,
+) {
     // The zone is a guess: the session's times rest on it.
-    rewrite_form(payload, Form::NoOffset, Some(SessionFact::Time))
+    rewrite_form(
+        member,
+        value,
+        Form::NoOffset,
+        Some(SessionFact::Time),
+        changes,
+    );
 }
 
 /// `+02`, `+0200`, ` UTC`: ISO 8601 but not RFC 3339, which 2.0.1 parsing insists on.
 pub(crate) fn timestamp_not_rfc3339(
     _: &Context<'_>,
     _: &Setting,
-    payload: &mut Value,
-) -> Vec<Change> {
+    member: &Member<'_>,
+    value: &mut Value,
+    changes: &mut Vec<Change>,
+) {
     // The instant is exactly what the charger said; only its spelling changes.
-    rewrite_form(payload, Form::OtherZoned, None)
+    rewrite_form(member, value, Form::OtherZoned, None, changes);
 }
 
 /// Clocks that were never set send 1970, `0000-00-00` or Go's year 1; a time more than a day
@@ -104,67 +116,63 @@ pub(crate) fn timestamp_not_rfc3339(
 pub(crate) fn sentinel_timestamp(
     context: &Context<'_>,
     _: &Setting,
-    payload: &mut Value,
-) -> Vec<Change> {
+    member: &Member<'_>,
+    value: &mut Value,
+    changes: &mut Vec<Change>,
+) {
+    if !EVENT_TIME_KEYS.contains(&member.key) {
+        return;
+    }
+    let Value::String(text) = value else {
+        return;
+    };
     let received_at = context.received_at;
     let latest = received_at
         .checked_add_signed(chrono::Duration::days(1))
         .unwrap_or(received_at);
-    let mut details = Vec::new();
-    walk(payload, &mut |member, value| {
-        if !EVENT_TIME_KEYS.contains(&member.key) {
-            return;
-        }
-        let Value::String(text) = value else {
-            return;
-        };
-        let why = match parse_lenient(text) {
-            None => "not a date",
-            Some((at, _)) if at.year() < 2010 => "before 2010",
-            Some((at, _)) if at > latest => "more than a day ahead",
-            Some(_) => return,
-        };
-        let repaired = format_utc(received_at);
-        details.push(Change::new(
-            format!(
-                "{}: {text:?} is {why}; set to the received time {repaired:?}",
-                member.path()
-            ),
-            Some(SessionFact::Time),
-        ));
-        *value = Value::String(repaired);
-    });
-    details
+    let why = match parse_lenient(text) {
+        None => "not a date",
+        Some((at, _)) if at.year() < 2010 => "before 2010",
+        Some((at, _)) if at > latest => "more than a day ahead",
+        Some(_) => return,
+    };
+    let repaired = format_utc(received_at);
+    changes.push(Change::new(
+        format!(
+            "{}: {text:?} is {why}; set to the received time {repaired:?}",
+            member.path()
+        ),
+        Some(SessionFact::Time),
+    ));
+    *value = Value::String(repaired);
 }
 
 /// `"meterStart":"100"`, `"connectorId":"1"`, 2.0.1 `"value":"12.5"`: the same number, typed.
 pub(crate) fn number_as_string(
     context: &Context<'_>,
     _: &Setting,
-    payload: &mut Value,
-) -> Vec<Change> {
+    member: &Member<'_>,
+    value: &mut Value,
+    changes: &mut Vec<Change>,
+) {
     let version = context.version;
-    let mut details = Vec::new();
-    walk(payload, &mut |member, value| {
-        let Value::String(text) = value else {
-            return;
-        };
-        let number = if wants_integer(version, member) {
-            integer_text(text).map(Number::from)
-        } else if wants_decimal(version, member) {
-            decimal_text(text)
-        } else {
-            None
-        };
-        if let Some(number) = number {
-            details.push(Change::new(
-                format!("{}: {text:?} → {number}", member.path()),
-                None,
-            ));
-            *value = Value::Number(number);
-        }
-    });
-    details
+    let Value::String(text) = value else {
+        return;
+    };
+    let number = if wants_integer(version, member) {
+        integer_text(text).map(Number::from)
+    } else if wants_decimal(version, member) {
+        decimal_text(text)
+    } else {
+        None
+    };
+    if let Some(number) = number {
+        changes.push(Change::new(
+            format!("{}: {text:?} → {number}", member.path()),
+            None,
+        ));
+        *value = Value::Number(number);
+    }
 }
 
 fn wants_integer(version: OcppVersion, member: &Member<'_>) -> bool {
@@ -216,25 +224,22 @@ pub(crate) fn decimal_text(text: &str) -> Option<Number> {
 pub(crate) fn string_as_number(
     context: &Context<'_>,
     _: &Setting,
-    payload: &mut Value,
-) -> Vec<Change> {
-    let version = context.version;
-    let mut details = Vec::new();
-    walk(payload, &mut |member, value| {
-        let wants_text = match version {
-            OcppVersion::V16 => member.key == "value" && member.parent == Some("sampledValue"),
-            OcppVersion::V201 => member.key == "transactionId",
-        };
-        if let (true, Value::Number(number)) = (wants_text, &*value) {
-            let text = number.to_string();
-            details.push(Change::new(
-                format!("{}: {text} → {text:?}", member.path()),
-                None,
-            ));
-            *value = Value::String(text);
-        }
-    });
-    details
+    member: &Member<'_>,
+    value: &mut Value,
+    changes: &mut Vec<Change>,
+) {
+    let wants_text = match context.version {
+        OcppVersion::V16 => member.key == "value" && member.parent == Some("sampledValue"),
+        OcppVersion::V201 => member.key == "transactionId",
+    };
+    if let (true, Value::Number(number)) = (wants_text, &*value) {
+        let text = number.to_string();
+        changes.push(Change::new(
+            format!("{}: {text} → {text:?}", member.path()),
+            None,
+        ));
+        *value = Value::String(text);
+    }
 }
 
 /// 1.6 StartTransaction and StopTransaction, 2.0.1 StatusNotification and TransactionEvent

@@ -3,7 +3,7 @@
 use serde_json::Value;
 
 use super::settings::IdTagRules;
-use super::walk::walk;
+use super::walk::{Member, walk};
 use super::{Change, Context, SessionFact, Setting};
 
 /// True for the members that hold an id tag (1.6 `idTag`, 2.0.1 `idToken.idToken`).
@@ -11,38 +11,46 @@ fn is_id_tag(key: &str) -> bool {
     matches!(key, "idTag" | "idToken")
 }
 
-/// Rewrites every id tag with `clean`, recording each change.
-fn rewrite(payload: &mut Value, clean: &dyn Fn(&str) -> String) -> Vec<Change> {
-    let mut changes = Vec::new();
-    walk(payload, &mut |member, value| {
-        if !is_id_tag(member.key) {
-            return;
-        }
-        let Value::String(tag) = value else {
-            return;
-        };
-        let cleaned = clean(tag);
-        if cleaned != *tag {
-            changes.push(Change::new(
-                format!("{}: {tag:?} → {cleaned:?}", member.path()),
-                Some(SessionFact::IdToken),
-            ));
-            *value = Value::String(cleaned);
-        }
-    });
-    changes
+/// Rewrites the member with `clean` when it is an id tag, recording the change.
+fn rewrite(
+    member: &Member<'_>,
+    value: &mut Value,
+    clean: &dyn Fn(&str) -> String,
+    changes: &mut Vec<Change>,
+) {
+    if !is_id_tag(member.key) {
+        return;
+    }
+    let Value::String(tag) = value else {
+        return;
+    };
+    let cleaned = clean(tag);
+    if cleaned != *tag {
+        changes.push(Change::new(
+            format!("{}: {tag:?} → {cleaned:?}", member.path()),
+            Some(SessionFact::IdToken),
+        ));
+        *value = Value::String(cleaned);
+    }
 }
 
 /// X03-a: Ocular's 20-character buffer overflows into two control bytes (0x10 0x0E); no real
 /// tag holds a control character, so dropping them cannot make one tag another.
-pub(crate) fn control_characters(_: &Context<'_>, _: &Setting, payload: &mut Value) -> Vec<Change> {
-    rewrite(payload, &|tag| {
+pub(crate) fn control_characters(
+    _: &Context<'_>,
+    _: &Setting,
+    member: &Member<'_>,
+    value: &mut Value,
+    changes: &mut Vec<Change>,
+) {
+    let strip = |tag: &str| {
         tag.chars()
             .filter(|c| !c.is_control())
             .collect::<String>()
             .trim()
             .to_owned()
-    })
+    };
+    rewrite(member, value, &strip, changes);
 }
 
 /// The profile's rules: Dongah's `C` type prefix, payment terminals' `;`, hex case, length.
@@ -50,7 +58,11 @@ pub(crate) fn clean(_: &Context<'_>, setting: &Setting, payload: &mut Value) -> 
     let Setting::IdTag(rules) = setting else {
         return Vec::new();
     };
-    rewrite(payload, &|tag| apply(rules, tag))
+    let mut changes = Vec::new();
+    walk(payload, &mut |member, value| {
+        rewrite(member, value, &|tag| apply(rules, tag), &mut changes);
+    });
+    changes
 }
 
 fn apply(rules: &IdTagRules, tag: &str) -> String {
@@ -89,6 +101,7 @@ mod tests {
     use zaryad_wire::OcppVersion;
 
     use super::*;
+    use crate::repair::walk::each_member;
 
     fn context() -> Context<'static> {
         Context {
@@ -101,11 +114,13 @@ mod tests {
     #[test]
     fn control_bytes_are_dropped() {
         let mut stop = json!({"idTag": "BA86I250X5G6MOD5DLKD\u{10}\u{e}", "transactionId": 1});
-        let changes = control_characters(&context(), &Setting::On, &mut stop);
+        let changes = each_member(control_characters, &context(), &Setting::On, &mut stop);
         assert_eq!(stop["idTag"], "BA86I250X5G6MOD5DLKD");
         assert_eq!(changes[0].touches, Some(SessionFact::IdToken));
         let mut clean_tag = json!({"idTag": "04656B82EB2CDD"});
-        assert!(control_characters(&context(), &Setting::On, &mut clean_tag).is_empty());
+        assert!(
+            each_member(control_characters, &context(), &Setting::On, &mut clean_tag).is_empty()
+        );
     }
 
     #[test]

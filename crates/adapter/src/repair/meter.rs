@@ -4,7 +4,7 @@ use serde_json::{Map, Number, Value};
 use zaryad_wire::OcppVersion;
 
 use super::enums::{MEASURANDS, PHASES, UNITS_16, canonical};
-use super::walk::{objects_under, walk};
+use super::walk::{Member, objects_under};
 use super::{Change, Context, SessionFact, Setting};
 
 /// Keys whose value must be an array of objects.
@@ -14,19 +14,19 @@ const ARRAY_KEYS: &[&str] = &["meterValue", "sampledValue", "transactionData"];
 pub(crate) fn lone_object_as_array(
     _: &Context<'_>,
     _: &Setting,
-    payload: &mut Value,
-) -> Vec<Change> {
-    let mut changes = Vec::new();
-    walk(payload, &mut |member, value| {
-        if ARRAY_KEYS.contains(&member.key) && value.is_object() {
-            changes.push(Change::new(
-                format!("{}: a lone object wrapped in an array", member.path()),
-                None,
-            ));
-            *value = Value::Array(vec![value.take()]);
-        }
-    });
-    changes
+    member: &Member<'_>,
+    value: &mut Value,
+    changes: &mut Vec<Change>,
+) {
+    // The walk goes into the member after every repair sharing it has seen it: the repairs
+    // after this one meet the elements at their paths in the array.
+    if ARRAY_KEYS.contains(&member.key) && value.is_object() {
+        changes.push(Change::new(
+            format!("{}: a lone object wrapped in an array", member.path()),
+            None,
+        ));
+        *value = Value::Array(vec![value.take()]);
+    }
 }
 
 /// The measurand a sampled value names (the spec's default when it names none).

@@ -119,6 +119,22 @@ fn push_index(path: &mut String, index: usize) {
     path.push(']');
 }
 
+/// Runs the member repair `repair` over every member of `payload` on its own (what
+/// [`super::run`] does for a run of such repairs in one walk) and returns its changes.
+#[cfg(test)]
+pub(crate) fn each_member(
+    repair: super::MemberFn,
+    context: &super::Context<'_>,
+    setting: &super::Setting,
+    payload: &mut Value,
+) -> Vec<super::Change> {
+    let mut changes = Vec::new();
+    walk(payload, &mut |member, value| {
+        repair(context, setting, member, value, &mut changes);
+    });
+    changes
+}
+
 /// Calls `visit` for every object held under `key` (an array's elements, or a lone object),
 /// with its path, skipping `customData`.
 pub(crate) fn objects_under(
