@@ -3,7 +3,7 @@
 use serde_json::Value;
 
 use super::settings::IdTagRules;
-use super::walk::{Member, walk};
+use super::walk::Member;
 use super::{Change, Context, SessionFact, Setting};
 
 /// True for the members that hold an id tag (1.6 `idTag`, 2.0.1 `idToken.idToken`).
@@ -54,15 +54,16 @@ pub(crate) fn control_characters(
 }
 
 /// The profile's rules: Dongah's `C` type prefix, payment terminals' `;`, hex case, length.
-pub(crate) fn clean(_: &Context<'_>, setting: &Setting, payload: &mut Value) -> Vec<Change> {
-    let Setting::IdTag(rules) = setting else {
-        return Vec::new();
-    };
-    let mut changes = Vec::new();
-    walk(payload, &mut |member, value| {
-        rewrite(member, value, &|tag| apply(rules, tag), &mut changes);
-    });
-    changes
+pub(crate) fn clean(
+    _: &Context<'_>,
+    setting: &Setting,
+    member: &Member<'_>,
+    value: &mut Value,
+    changes: &mut Vec<Change>,
+) {
+    if let Setting::IdTag(rules) = setting {
+        rewrite(member, value, &|tag| apply(rules, tag), changes);
+    }
 }
 
 fn apply(rules: &IdTagRules, tag: &str) -> String {
@@ -136,7 +137,7 @@ mod tests {
         assert_eq!(apply(&rules, "0004100111021203999"), "0004100111021203");
         assert_eq!(apply(&rules, "C"), "C");
         let mut auth = json!({"idToken": {"idToken": "C1364747ee704", "type": "MacAddress"}});
-        clean(&context(), &Setting::IdTag(rules), &mut auth);
+        each_member(clean, &context(), &Setting::IdTag(rules), &mut auth);
         assert_eq!(auth["idToken"]["idToken"], "1364747EE704");
     }
 }

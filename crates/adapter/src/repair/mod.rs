@@ -342,7 +342,7 @@ pub fn info(name: &str) -> Option<&'static RepairInfo> {
     REPAIRS.iter().find(|info| info.name == name)
 }
 
-/// The function of a payload repair.
+/// How the repair named `name` runs (none for the textual ones).
 fn function(name: &str) -> Option<Function> {
     use Function::{Member, Payload};
     Some(match name {
@@ -368,7 +368,7 @@ fn function(name: &str) -> Option<Function> {
         NUMBER_AS_STRING => Member(generic::number_as_string),
         STRING_AS_NUMBER => Member(generic::string_as_number),
         ID_TAG_CONTROL_CHARACTERS => Member(id_tag::control_characters),
-        ID_TAG => Payload(id_tag::clean),
+        ID_TAG => Member(id_tag::clean),
         MISSING_TIMESTAMP => Payload(generic::missing_timestamp),
         OUTBOUND_DATA_AS_STRING => Payload(outbound::data_as_string),
         OUTBOUND_COMPACT_DATA => Payload(outbound::compact_data),
@@ -393,8 +393,8 @@ fn run(
 ) -> Vec<Repair> {
     let mut repairs = Vec::new();
     let functions = functions();
-    // Member repairs in a row wait here for their one walk: each walk of the payload was as
-    // dear as most repairs' own work, and the generic profile runs eighteen on every CALL.
+    // Member repairs in a row wait here to share one walk of the payload: the generic
+    // profile's eight walk it twice instead of eight times.
     let mut members: Vec<(&RepairInfo, MemberFn, &Setting)> = Vec::with_capacity(8);
     for (index, setting) in profile.enabled_repairs() {
         let info = &REPAIRS[*index];
