@@ -1,7 +1,8 @@
 //! What reading one inbound CALL costs: the frame parse, the repair stage and the typed decode,
 //! as a connection task does them (the repair stage timed on its own too), for the frames a charger sends most (the simulator's
 //! shapes, clean and with the Chinese and Korean dialects' deviations), with the `generic`
-//! profile. Prints nanoseconds per frame, the best of several rounds.
+//! profile, and the Korean vendor data with the profile that reads it. Prints nanoseconds per
+//! frame, the best of several rounds.
 //!
 //! `cargo bench -p zaryad-adapter --bench decode`
 
@@ -46,6 +47,16 @@ const FRAMES: &[(&str, OcppVersion, &str)] = &[
     ),
 ];
 
+/// Frames read with the LS E-Link profile of `config/vendors/`, whose DataTransfer decoders
+/// take samples and facts out of the JSON the Korean firmware packs in a string.
+const VENDOR_FRAMES: &[(&str, OcppVersion, &str)] = &[(
+    "DataTransfer MeterValues, Korean",
+    OcppVersion::V16,
+    r#"[2,"8","DataTransfer",{"vendorId":"Dongah","messageId":"MeterValues","data":"{\"accWh\":4.2,\"btrRm\":\"57\",\"chargeBoxSerialNumber\":\"KR-0001\",\"chargePointSerialNumber\":\"01\",\"connectorId\":1,\"crtrUpc\":0.0,\"idTag\":\"C1010010012345678\",\"power\":48.3,\"slprcUpc\":347.2,\"timestamp\":\"2026-11-30T19:09:49Z\",\"transactionId\":17}"}]"#,
+)];
+
+const LS_E_LINK: &str = include_str!("../../../config/vendors/korea-lselink.toml");
+
 // The server's allocator: parsing JSON into values is mostly allocation.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -54,65 +65,76 @@ const ROUNDS: usize = 7;
 const ROUND: Duration = Duration::from_millis(200);
 
 fn main() {
-    let profile = Profile::generic();
-    let received_at = chrono::Utc::now();
+    let ls_e_link = match Profile::from_toml("korea-lselink", LS_E_LINK) {
+        Ok(profile) => profile,
+        Err(error) => panic!("the LS E-Link profile: {error}"),
+    };
     println!(
         "{:<34} {:>10} {:>10} {:>10} {:>10}",
         "frame", "parse ns", "repair ns", "typed ns", "total ns"
     );
     let mut sum = 0.0;
     for (name, version, text) in FRAMES {
-        // Checked once: a frame that does not decode would measure an error path.
-        let Ok(Frame::Call {
-            action, payload, ..
-        }) = Frame::parse(text)
-        else {
-            panic!("{name}: not a CALL");
-        };
-        if let Err(error) = decode_call(profile, *version, &action, payload, received_at) {
-            panic!("{name}: {error:?}");
-        }
-        let parse = best(|| {
-            black_box(Frame::parse(black_box(text)).ok());
-        });
-        let repaired = best(|| {
-            let Ok(Frame::Call {
-                action,
-                mut payload,
-                ..
-            }) = Frame::parse(black_box(text))
-            else {
-                unreachable!()
-            };
-            black_box(repair_inbound(
-                profile,
-                *version,
-                &action,
-                &mut payload,
-                received_at,
-            ));
-        });
-        let total = best(|| {
-            let Ok(Frame::Call {
-                action, payload, ..
-            }) = Frame::parse(black_box(text))
-            else {
-                unreachable!()
-            };
-            black_box(decode_call(profile, *version, &action, payload, received_at).ok());
-        });
-        sum += total;
-        println!(
-            "{name:<34} {parse:>10.0} {:>10.0} {:>10.0} {total:>10.0}",
-            repaired - parse,
-            total - repaired
-        );
+        sum += time(Profile::generic(), name, *version, text);
     }
     println!(
         "{:<34} {:>43.0}",
         "mean of the frames above",
         sum / FRAMES.len() as f64
     );
+    for (name, version, text) in VENDOR_FRAMES {
+        time(&ls_e_link, name, *version, text);
+    }
+}
+
+/// Times reading `text` with `profile`, prints the line and returns the total.
+fn time(profile: &Profile, name: &str, version: OcppVersion, text: &str) -> f64 {
+    let received_at = chrono::Utc::now();
+    // Checked once: a frame that does not decode would measure an error path.
+    let Ok(Frame::Call {
+        action, payload, ..
+    }) = Frame::parse(text)
+    else {
+        panic!("{name}: not a CALL");
+    };
+    if let Err(error) = decode_call(profile, version, &action, payload, received_at) {
+        panic!("{name}: {error:?}");
+    }
+    let parse = best(|| {
+        black_box(Frame::parse(black_box(text)).ok());
+    });
+    let repaired = best(|| {
+        let Ok(Frame::Call {
+            action,
+            mut payload,
+            ..
+        }) = Frame::parse(black_box(text))
+        else {
+            unreachable!()
+        };
+        black_box(repair_inbound(
+            profile,
+            version,
+            &action,
+            &mut payload,
+            received_at,
+        ));
+    });
+    let total = best(|| {
+        let Ok(Frame::Call {
+            action, payload, ..
+        }) = Frame::parse(black_box(text))
+        else {
+            unreachable!()
+        };
+        black_box(decode_call(profile, version, &action, payload, received_at).ok());
+    });
+    println!(
+        "{name:<34} {parse:>10.0} {:>10.0} {:>10.0} {total:>10.0}",
+        repaired - parse,
+        total - repaired
+    );
+    total
 }
 
 /// Nanoseconds per call of `f`: the fastest of several timed rounds (the others were

@@ -1,6 +1,8 @@
 //! Vendor data in DataTransfer, read by the decoders a profile declares: SOC, voltage and
 //! current, a second meter stream, vehicle and battery data, often JSON packed in a string.
 
+use std::borrow::Cow;
+
 use chrono::{Datelike, Duration};
 use chrono_tz::Tz;
 use serde_json::Value;
@@ -73,21 +75,45 @@ impl ValuePath {
         &self.text
     }
 
-    /// The value at the path; JSON packed in a string on the way is unpacked.
-    fn find(&self, data: &Value) -> Option<Value> {
-        let mut current = data.clone();
+    /// The value at the path; JSON packed in a string on the way is unpacked. Borrowed from
+    /// `data` unless a packed string had to be parsed.
+    fn find<'a>(&self, data: &'a Value) -> Option<Cow<'a, Value>> {
+        let mut current = Cow::Borrowed(data);
         for step in &self.steps {
-            if let Value::String(text) = &current
-                && let Ok(inner) = serde_json::from_str::<Value>(text)
-            {
-                current = inner;
+            if let Some(inner) = unpacked(&current) {
+                current = Cow::Owned(inner);
             }
-            current = match step {
-                Step::Key(key) => current.get(key)?.clone(),
-                Step::Index(index) => current.get(*index)?.clone(),
+            current = match current {
+                Cow::Borrowed(value) => Cow::Borrowed(step.get(value)?),
+                Cow::Owned(mut value) => Cow::Owned(step.take(&mut value)?),
             };
         }
         (!current.is_null()).then_some(current)
+    }
+}
+
+impl Step {
+    fn get<'a>(&self, value: &'a Value) -> Option<&'a Value> {
+        match self {
+            Step::Key(key) => value.get(key),
+            Step::Index(index) => value.get(*index),
+        }
+    }
+
+    fn take(&self, value: &mut Value) -> Option<Value> {
+        match self {
+            Step::Key(key) => value.get_mut(key),
+            Step::Index(index) => value.get_mut(*index),
+        }
+        .map(Value::take)
+    }
+}
+
+/// The JSON a string holds, when it holds JSON (vendors pack whole objects in `data`).
+fn unpacked(value: &Value) -> Option<Value> {
+    match value {
+        Value::String(text) => serde_json::from_str(text).ok(),
+        _ => None,
     }
 }
 
@@ -219,6 +245,9 @@ impl DataTransferDecoder {
         received_at: Timestamp,
         problems: &mut Vec<String>,
     ) -> VendorFacts {
+        // Every path starts by unpacking packed JSON, so it is parsed once here, not per path.
+        let unpacked = unpacked(data);
+        let data = unpacked.as_ref().unwrap_or(data);
         let find = |path: &Option<ValuePath>| path.as_ref().and_then(|path| path.find(data));
         let evse_id = find(&self.connector_id)
             .and_then(|value| number(&value))
@@ -344,7 +373,15 @@ samples = [{ path = "[0].sampledValue[0].temperature", measurand = "Temperature"
     fn paths_read_nested_and_packed_json() {
         let path = ValuePath::parse("[0].sampledValue[0].temperature").unwrap();
         let data = json!("[{\"sampledValue\":[{\"temperature\":\"31\"}]}]");
-        assert_eq!(path.find(&data), Some(json!("31")));
+        assert_eq!(path.find(&data).as_deref(), Some(&json!("31")));
+        // Packed JSON further in, inside an object that is not packed.
+        let path = ValuePath::parse("battery.soc").unwrap();
+        let data = json!({ "battery": "{\"soc\":57}" });
+        assert_eq!(path.find(&data).as_deref(), Some(&json!(57)));
+        assert_eq!(
+            ValuePath::parse("battery.voltage").unwrap().find(&data),
+            None
+        );
         assert!(ValuePath::parse("").is_err());
         assert!(ValuePath::parse("a[x]").is_err());
     }
