@@ -4,7 +4,9 @@
 //! profile, and the Korean vendor data with the profile that reads it. Prints nanoseconds per
 //! frame, the best of several rounds.
 //!
-//! `cargo bench -p zaryad-adapter --bench decode`
+//! `cargo bench -p zaryad-adapter --bench decode [-- NAME…]` (only the frames whose name has
+//! one of the NAMEs); instruction counts, where timings are too
+//! noisy: `DECODE_CALLS=1000 valgrind --tool=callgrind <the bench binary>` (see `best`).
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -73,16 +75,24 @@ fn main() {
         "{:<34} {:>10} {:>10} {:>10} {:>10}",
         "frame", "parse ns", "repair ns", "typed ns", "total ns"
     );
+    // `cargo bench` passes `--bench`; any other argument picks the frames whose name has it.
+    let only: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|arg| !arg.starts_with("--"))
+        .collect();
+    let picked = |name: &str| only.is_empty() || only.iter().any(|part| name.contains(part));
     let mut sum = 0.0;
-    for (name, version, text) in FRAMES {
+    let mut timed = 0;
+    for (name, version, text) in FRAMES.iter().filter(|(name, ..)| picked(name)) {
         sum += time(Profile::generic(), name, *version, text);
+        timed += 1;
     }
     println!(
         "{:<34} {:>43.0}",
         "mean of the frames above",
-        sum / FRAMES.len() as f64
+        sum / f64::from(timed.max(1))
     );
-    for (name, version, text) in VENDOR_FRAMES {
+    for (name, version, text) in VENDOR_FRAMES.iter().filter(|(name, ..)| picked(name)) {
         time(&ls_e_link, name, *version, text);
     }
 }
@@ -139,7 +149,20 @@ fn time(profile: &Profile, name: &str, version: OcppVersion, text: &str) -> f64 
 
 /// Nanoseconds per call of `f`: the fastest of several timed rounds (the others were
 /// interrupted by something else on the machine).
+///
+/// With `DECODE_CALLS=N` in the environment each is called exactly N times instead and 0 is
+/// printed: for counting instructions under `valgrind --tool=callgrind`, which a machine too
+/// noisy for timings still counts the same from run to run.
 fn best(mut f: impl FnMut()) -> f64 {
+    if let Some(calls) = std::env::var("DECODE_CALLS")
+        .ok()
+        .and_then(|calls| calls.parse::<u64>().ok())
+    {
+        for _ in 0..calls {
+            f();
+        }
+        return 0.0;
+    }
     let mut fastest = f64::MAX;
     for _ in 0..ROUNDS {
         let started = Instant::now();

@@ -1,9 +1,9 @@
 //! Enum spellings: case, vendor aliases, values outside the spec, and stray fields.
 
-use serde_json::Value;
+use serde_json::{Map, Value};
 use zaryad_wire::OcppVersion;
 
-use super::walk::{Member, objects_under, walk};
+use super::walk::{Member, walk};
 use super::{Change, Context, SessionFact, Setting};
 
 /// An enum-typed field: where it is and which values the spec allows.
@@ -426,23 +426,21 @@ pub(crate) fn stop_reason_outside_enum(
 pub(crate) fn context_outside_enum(
     _: &Context<'_>,
     _: &Setting,
-    payload: &mut Value,
-) -> Vec<Change> {
-    let mut changes = Vec::new();
-    objects_under(payload, "sampledValue", &mut |path, sampled| {
-        let Some(Value::String(text)) = sampled.get("context") else {
-            return;
-        };
-        if canonical(CONTEXTS, text).is_some() {
-            return;
-        }
-        changes.push(Change::new(
-            format!("{path}.context: {text:?} is not in the enum; dropped (Sample.Periodic)"),
-            None,
-        ));
-        sampled.remove("context");
-    });
-    changes
+    path: &str,
+    sampled: &mut Map<String, Value>,
+    changes: &mut Vec<Change>,
+) {
+    let Some(Value::String(text)) = sampled.get("context") else {
+        return;
+    };
+    if canonical(CONTEXTS, text).is_some() {
+        return;
+    }
+    changes.push(Change::new(
+        format!("{path}.context: {text:?} is not in the enum; dropped (Sample.Periodic)"),
+        None,
+    ));
+    sampled.remove("context");
 }
 
 /// S01-a: Legrand's `"errorCode": "Error"` is read as `OtherError`, and the charger's word is

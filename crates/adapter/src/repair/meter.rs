@@ -69,32 +69,30 @@ fn set_unit(version: OcppVersion, sampled: &mut Map<String, Value>, unit: &str) 
 pub(crate) fn measurand_phase_suffix(
     _: &Context<'_>,
     _: &Setting,
-    payload: &mut Value,
-) -> Vec<Change> {
-    let mut changes = Vec::new();
-    objects_under(payload, "sampledValue", &mut |path, sampled| {
-        if sampled.contains_key("phase") {
-            return;
-        }
-        let Some(Value::String(name)) = sampled.get("measurand") else {
-            return;
-        };
-        let Some((measurand, phase)) = name.trim().rsplit_once('.') else {
-            return;
-        };
-        let (Some(measurand), Some(phase)) =
-            (canonical(MEASURANDS, measurand), canonical(PHASES, phase))
-        else {
-            return;
-        };
-        changes.push(Change::new(
-            format!("{path}.measurand: {name:?} → {measurand:?} on phase {phase:?}"),
-            None,
-        ));
-        sampled.insert("measurand".into(), Value::String(measurand.to_owned()));
-        sampled.insert("phase".into(), Value::String(phase.to_owned()));
-    });
-    changes
+    path: &str,
+    sampled: &mut Map<String, Value>,
+    changes: &mut Vec<Change>,
+) {
+    if sampled.contains_key("phase") {
+        return;
+    }
+    let Some(Value::String(name)) = sampled.get("measurand") else {
+        return;
+    };
+    let Some((measurand, phase)) = name.trim().rsplit_once('.') else {
+        return;
+    };
+    let (Some(measurand), Some(phase)) =
+        (canonical(MEASURANDS, measurand), canonical(PHASES, phase))
+    else {
+        return;
+    };
+    changes.push(Change::new(
+        format!("{path}.measurand: {name:?} → {measurand:?} on phase {phase:?}"),
+        None,
+    ));
+    sampled.insert("measurand".into(), Value::String(measurand.to_owned()));
+    sampled.insert("phase".into(), Value::String(phase.to_owned()));
 }
 
 /// N04-a: Alfen sends a current (unit `A`) with no measurand, which the spec's default would
@@ -102,63 +100,60 @@ pub(crate) fn measurand_phase_suffix(
 pub(crate) fn measurand_from_unit(
     _: &Context<'_>,
     _: &Setting,
-    payload: &mut Value,
-) -> Vec<Change> {
-    let mut changes = Vec::new();
-    objects_under(payload, "sampledValue", &mut |path, sampled| {
-        let named = matches!(sampled.get("measurand"), Some(Value::String(name)) if !name.trim().is_empty());
-        if named {
-            return;
-        }
-        let Some(unit) = unit_of(sampled) else {
-            return;
-        };
-        let measurand = match unit.trim() {
-            "A" => "Current.Import",
-            "V" => "Voltage",
-            "W" | "kW" => "Power.Active.Import",
-            "var" | "kvar" => "Power.Reactive.Import",
-            "Percent" | "%" => "SoC",
-            "Celsius" | "Celcius" | "Fahrenheit" | "K" => "Temperature",
-            "Hz" | "Hertz" => "Frequency",
-            _ => return,
-        };
-        changes.push(Change::new(
-            format!("{path}: no measurand, unit {unit:?} → measurand {measurand:?}"),
-            Some(SessionFact::Energy),
-        ));
-        sampled.insert("measurand".into(), Value::String(measurand.to_owned()));
-    });
-    changes
+    path: &str,
+    sampled: &mut Map<String, Value>,
+    changes: &mut Vec<Change>,
+) {
+    let named =
+        matches!(sampled.get("measurand"), Some(Value::String(name)) if !name.trim().is_empty());
+    if named {
+        return;
+    }
+    let Some(unit) = unit_of(sampled) else {
+        return;
+    };
+    let measurand = match unit.trim() {
+        "A" => "Current.Import",
+        "V" => "Voltage",
+        "W" | "kW" => "Power.Active.Import",
+        "var" | "kvar" => "Power.Reactive.Import",
+        "Percent" | "%" => "SoC",
+        "Celsius" | "Celcius" | "Fahrenheit" | "K" => "Temperature",
+        "Hz" | "Hertz" => "Frequency",
+        _ => return,
+    };
+    changes.push(Change::new(
+        format!("{path}: no measurand, unit {unit:?} → measurand {measurand:?}"),
+        Some(SessionFact::Energy),
+    ));
+    sampled.insert("measurand".into(), Value::String(measurand.to_owned()));
 }
 
 /// D02-b: Growatt reports voltage on phase `L1`, a line; chargers measure line to neutral.
 pub(crate) fn voltage_line_to_neutral(
     _: &Context<'_>,
     _: &Setting,
-    payload: &mut Value,
-) -> Vec<Change> {
-    let mut changes = Vec::new();
-    objects_under(payload, "sampledValue", &mut |path, sampled| {
-        if measurand_of(sampled) != "Voltage" {
-            return;
-        }
-        let Some(Value::String(phase)) = sampled.get("phase") else {
-            return;
-        };
-        let neutral = match phase.as_str() {
-            "L1" => "L1-N",
-            "L2" => "L2-N",
-            "L3" => "L3-N",
-            _ => return,
-        };
-        changes.push(Change::new(
-            format!("{path}.phase: voltage on {phase:?} → {neutral:?}"),
-            None,
-        ));
-        sampled.insert("phase".into(), Value::String(neutral.to_owned()));
-    });
-    changes
+    path: &str,
+    sampled: &mut Map<String, Value>,
+    changes: &mut Vec<Change>,
+) {
+    if measurand_of(sampled) != "Voltage" {
+        return;
+    }
+    let Some(Value::String(phase)) = sampled.get("phase") else {
+        return;
+    };
+    let neutral = match phase.as_str() {
+        "L1" => "L1-N",
+        "L2" => "L2-N",
+        "L3" => "L3-N",
+        _ => return,
+    };
+    changes.push(Change::new(
+        format!("{path}.phase: voltage on {phase:?} → {neutral:?}"),
+        None,
+    ));
+    sampled.insert("phase".into(), Value::String(neutral.to_owned()));
 }
 
 /// M01-b: `Hz` (and the errata's `Hertz`) are not 1.6 units; `%` and `°C` are spelled
@@ -166,46 +161,44 @@ pub(crate) fn voltage_line_to_neutral(
 pub(crate) fn unit_outside_enum(
     context: &Context<'_>,
     _: &Setting,
-    payload: &mut Value,
-) -> Vec<Change> {
+    path: &str,
+    sampled: &mut Map<String, Value>,
+    changes: &mut Vec<Change>,
+) {
     if context.version != OcppVersion::V16 {
-        return Vec::new();
+        return;
     }
-    let mut changes = Vec::new();
-    objects_under(payload, "sampledValue", &mut |path, sampled| {
-        let Some(Value::String(unit)) = sampled.get("unit") else {
-            return;
-        };
-        if canonical(UNITS_16, unit).is_some() {
-            return;
+    let Some(Value::String(unit)) = sampled.get("unit") else {
+        return;
+    };
+    if canonical(UNITS_16, unit).is_some() {
+        return;
+    }
+    let unit = unit.clone();
+    let spelled = match unit.trim() {
+        "%" => Some("Percent"),
+        "°C" | "℃" | "C" | "degC" | "deg C" => Some("Celsius"),
+        "°F" | "F" => Some("Fahrenheit"),
+        "Hz" | "Hertz" if measurand_of(sampled) == "Frequency" => None,
+        _ => return,
+    };
+    match spelled {
+        Some(spelled) => {
+            sampled.insert("unit".into(), Value::String(spelled.to_owned()));
+            changes.push(Change::new(
+                format!("{path}.unit: {unit:?} → {spelled:?}"),
+                None,
+            ));
         }
-        let unit = unit.clone();
-        let spelled = match unit.trim() {
-            "%" => Some("Percent"),
-            "°C" | "℃" | "C" | "degC" | "deg C" => Some("Celsius"),
-            "°F" | "F" => Some("Fahrenheit"),
-            "Hz" | "Hertz" if measurand_of(sampled) == "Frequency" => None,
-            _ => return,
-        };
-        match spelled {
-            Some(spelled) => {
-                sampled.insert("unit".into(), Value::String(spelled.to_owned()));
-                changes.push(Change::new(
-                    format!("{path}.unit: {unit:?} → {spelled:?}"),
-                    None,
-                ));
-            }
-            None => {
-                // The model's unit for Frequency is Hz: the sample keeps its meaning.
-                sampled.remove("unit");
-                changes.push(Change::new(
-                    format!("{path}.unit: {unit:?} is not a 1.6 unit; Frequency is in Hz"),
-                    None,
-                ));
-            }
+        None => {
+            // The model's unit for Frequency is Hz: the sample keeps its meaning.
+            sampled.remove("unit");
+            changes.push(Change::new(
+                format!("{path}.unit: {unit:?} is not a 1.6 unit; Frequency is in Hz"),
+                None,
+            ));
         }
-    });
-    changes
+    }
 }
 
 /// True for a measurand measured in Wh (or kWh).
@@ -368,6 +361,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::repair::walk::each_sampled;
 
     fn context(version: OcppVersion, action: &'static str) -> Context<'static> {
         Context {
@@ -413,9 +407,9 @@ mod tests {
             {"value": "15.6", "unit": "A"},
             {"value": "231", "measurand": "Voltage", "phase": "L2"}]}]});
         let ctx = context(OcppVersion::V16, "MeterValues");
-        measurand_phase_suffix(&ctx, &Setting::On, &mut meter);
-        measurand_from_unit(&ctx, &Setting::On, &mut meter);
-        voltage_line_to_neutral(&ctx, &Setting::On, &mut meter);
+        each_sampled(measurand_phase_suffix, &ctx, &Setting::On, &mut meter);
+        each_sampled(measurand_from_unit, &ctx, &Setting::On, &mut meter);
+        each_sampled(voltage_line_to_neutral, &ctx, &Setting::On, &mut meter);
         let sampled = &meter["meterValue"][0]["sampledValue"];
         assert_eq!(sampled[0]["measurand"], "Current.Import");
         assert_eq!(sampled[0]["phase"], "L1");

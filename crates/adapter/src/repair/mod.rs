@@ -23,7 +23,7 @@ use zaryad_model::Timestamp;
 use zaryad_wire::OcppVersion;
 
 use crate::profile::Profile;
-use walk::{Member, walk};
+use walk::{Member, SAMPLED_VALUE, objects_under, walk};
 
 pub(crate) use settings::parse_setting;
 pub use settings::{IdTagRules, Setting};
@@ -184,6 +184,12 @@ pub(crate) type RepairFn = fn(&Context<'_>, &Setting, &mut Value) -> Vec<Change>
 /// and still see what the ones before them left, as if each had walked it alone.
 pub(crate) type MemberFn = fn(&Context<'_>, &Setting, &Member<'_>, &mut Value, &mut Vec<Change>);
 
+/// A sampled-value repair: looks at one `sampledValue` object (lone or in its array) at
+/// `path`, may rewrite it, and adds a change for each rewrite. Like member repairs, those
+/// that follow one another in [`REPAIRS`] share one walk to the sampled values.
+pub(crate) type SampledFn =
+    fn(&Context<'_>, &Setting, &str, &mut serde_json::Map<String, Value>, &mut Vec<Change>);
+
 /// How a repair runs.
 #[derive(Clone, Copy)]
 enum Function {
@@ -191,6 +197,8 @@ enum Function {
     Payload(RepairFn),
     /// Member by member, in a walk it may share.
     Member(MemberFn),
+    /// Sampled value by sampled value, in a walk it may share.
+    Sampled(SampledFn),
 }
 
 macro_rules! info {
@@ -344,7 +352,7 @@ pub fn info(name: &str) -> Option<&'static RepairInfo> {
 
 /// How the repair named `name` runs (none for the textual ones).
 fn function(name: &str) -> Option<Function> {
-    use Function::{Member, Payload};
+    use Function::{Member, Payload, Sampled};
     Some(match name {
         CUSTOM_DATA_IN_16 => Payload(enums::custom_data_in_16),
         LONE_OBJECT_AS_ARRAY => Member(meter::lone_object_as_array),
@@ -354,11 +362,11 @@ fn function(name: &str) -> Option<Function> {
         SENTINEL_TIMESTAMP => Member(generic::sentinel_timestamp),
         ENUM_ALIAS => Payload(enums::enum_alias),
         ENUM_CASE => Member(enums::enum_case),
-        MEASURAND_PHASE_SUFFIX => Payload(meter::measurand_phase_suffix),
-        MEASURAND_FROM_UNIT => Payload(meter::measurand_from_unit),
-        VOLTAGE_LINE_TO_NEUTRAL => Payload(meter::voltage_line_to_neutral),
-        UNIT_OUTSIDE_ENUM => Payload(meter::unit_outside_enum),
-        CONTEXT_OUTSIDE_ENUM => Payload(enums::context_outside_enum),
+        MEASURAND_PHASE_SUFFIX => Sampled(meter::measurand_phase_suffix),
+        MEASURAND_FROM_UNIT => Sampled(meter::measurand_from_unit),
+        VOLTAGE_LINE_TO_NEUTRAL => Sampled(meter::voltage_line_to_neutral),
+        UNIT_OUTSIDE_ENUM => Sampled(meter::unit_outside_enum),
+        CONTEXT_OUTSIDE_ENUM => Sampled(enums::context_outside_enum),
         STOP_REASON_OUTSIDE_ENUM => Payload(enums::stop_reason_outside_enum),
         ERROR_CODE_OUTSIDE_ENUM => Payload(enums::error_code_outside_enum),
         INFO_NULL_TEXT => Payload(enums::info_null_text),
@@ -393,9 +401,12 @@ fn run(
 ) -> Vec<Repair> {
     let mut repairs = Vec::new();
     let functions = functions();
-    // Member repairs in a row wait here to share one walk of the payload: the generic
-    // profile's eight walk it twice instead of eight times.
-    let mut members: Vec<(&RepairInfo, MemberFn, &Setting)> = Vec::with_capacity(8);
+    // Member repairs in a row wait here to share one walk of the payload (the generic
+    // profile's eight walk it twice instead of eight times), and sampled-value repairs in a
+    // row likewise (its five walk to the sampled values once). At most one of the two holds
+    // repairs at a time, so that each repair still sees what the ones before it left.
+    let mut members: Pending<MemberFn> = Vec::with_capacity(8);
+    let mut sampled: Pending<SampledFn> = Vec::with_capacity(8);
     for (index, setting) in profile.enabled_repairs() {
         let info = &REPAIRS[*index];
         if info.direction != direction {
@@ -403,22 +414,34 @@ fn run(
         }
         match functions[*index] {
             None => {}
-            Some(Function::Member(repair)) => members.push((info, repair, setting)),
+            Some(Function::Member(repair)) => {
+                walk_sampled(&mut sampled, context, payload, &mut repairs);
+                members.push((info, repair, setting));
+            }
+            Some(Function::Sampled(repair)) => {
+                walk_members(&mut members, context, payload, &mut repairs);
+                sampled.push((info, repair, setting));
+            }
             Some(Function::Payload(repair)) => {
                 walk_members(&mut members, context, payload, &mut repairs);
+                walk_sampled(&mut sampled, context, payload, &mut repairs);
                 let changes = repair(context, setting, payload);
                 repairs.extend(changes.into_iter().map(|change| change.named(info)));
             }
         }
     }
     walk_members(&mut members, context, payload, &mut repairs);
+    walk_sampled(&mut sampled, context, payload, &mut repairs);
     repairs
 }
+
+/// Repairs waiting to share a walk, in their order.
+type Pending<'a, F> = Vec<(&'static RepairInfo, F, &'a Setting)>;
 
 /// Runs the waiting member repairs in one walk, each member going through them in their
 /// order, and lists their changes repair by repair as their own walks would have.
 fn walk_members(
-    members: &mut Vec<(&RepairInfo, MemberFn, &Setting)>,
+    members: &mut Pending<'_, MemberFn>,
     context: &Context<'_>,
     payload: &mut Value,
     repairs: &mut Vec<Repair>,
@@ -426,9 +449,7 @@ fn walk_members(
     if members.is_empty() {
         return;
     }
-    // Each change with the position of its repair; most payloads need none, and then nothing
-    // is allocated here.
-    let mut changes: Vec<(usize, Change)> = Vec::new();
+    let mut changes = Vec::new();
     let mut found = Vec::new();
     walk(payload, &mut |member, value| {
         for (position, (_, repair, setting)) in members.iter().enumerate() {
@@ -436,14 +457,46 @@ fn walk_members(
             changes.extend(found.drain(..).map(|change| (position, change)));
         }
     });
-    // Stable: a repair's changes keep the order its walk met them in.
+    name_in_order(members, changes, repairs);
+}
+
+/// Runs the waiting sampled-value repairs in one walk to the sampled values, each going
+/// through them in their order, and lists their changes as their own walks would have.
+fn walk_sampled(
+    sampled: &mut Pending<'_, SampledFn>,
+    context: &Context<'_>,
+    payload: &mut Value,
+    repairs: &mut Vec<Repair>,
+) {
+    if sampled.is_empty() {
+        return;
+    }
+    let mut changes = Vec::new();
+    let mut found = Vec::new();
+    objects_under(payload, SAMPLED_VALUE, &mut |path, object| {
+        for (position, (_, repair, setting)) in sampled.iter().enumerate() {
+            repair(context, setting, path, object, &mut found);
+            changes.extend(found.drain(..).map(|change| (position, change)));
+        }
+    });
+    name_in_order(sampled, changes, repairs);
+}
+
+/// Lists the changes of a shared walk, each with the position of its repair among `pending`,
+/// repair by repair (a repair's own keep the order the walk met them in), and empties
+/// `pending`. Most payloads need no change, and then nothing was allocated for them.
+fn name_in_order<F>(
+    pending: &mut Pending<'_, F>,
+    mut changes: Vec<(usize, Change)>,
+    repairs: &mut Vec<Repair>,
+) {
     changes.sort_by_key(|(position, _)| *position);
     repairs.extend(
         changes
             .into_iter()
-            .map(|(position, change)| change.named(members[position].0)),
+            .map(|(position, change)| change.named(pending[position].0)),
     );
-    members.clear();
+    pending.clear();
 }
 
 /// Repairs the payload of an inbound CALL of `action` in place with the repairs `profile`
@@ -508,6 +561,9 @@ mod tests {
                 Some(Function::Member(repair)) => {
                     walk::each_member(repair, context, setting, payload)
                 }
+                Some(Function::Sampled(repair)) => {
+                    walk::each_sampled(repair, context, setting, payload)
+                }
             };
             repairs.extend(changes.into_iter().map(|change| change.named(info)));
         }
@@ -539,6 +595,16 @@ mod tests {
             "MeterValues".into(),
             json!({"connectorId": "1", "meterValue": {"timestamp": "2023-10-19T15:28:07",
                 "sampledValue": {"value": 16.5, "unit": "A"}}}),
+        ));
+        // Changes met in another order than their repairs': the first sample needs the last
+        // sampled-value repair (and the second one), the next samples the first and third.
+        calls.push((
+            OcppVersion::V16,
+            "MeterValues".into(),
+            json!({"connectorId": 1, "meterValue": [{"timestamp": "2023-10-19T15:28:07Z",
+                "sampledValue": [{"value": "7", "context": "CurrentMax", "unit": "A"},
+                    {"value": "16", "measurand": "Current.Import.L1"},
+                    {"value": "230", "measurand": "Voltage", "phase": "L1"}]}]}),
         ));
         let received_at = chrono::Utc::now();
         let mut repaired = 0;

@@ -135,6 +135,25 @@ pub(crate) fn each_member(
     changes
 }
 
+/// Runs the sampled-value repair `repair` over every sampled value of `payload` on its own
+/// (what [`super::run`] does for a run of such repairs in one walk) and returns its changes.
+#[cfg(test)]
+pub(crate) fn each_sampled(
+    repair: super::SampledFn,
+    context: &super::Context<'_>,
+    setting: &super::Setting,
+    payload: &mut Value,
+) -> Vec<super::Change> {
+    let mut changes = Vec::new();
+    objects_under(payload, SAMPLED_VALUE, &mut |path, sampled| {
+        repair(context, setting, path, sampled, &mut changes);
+    });
+    changes
+}
+
+/// The key of the objects sampled-value repairs look at.
+pub(crate) const SAMPLED_VALUE: &str = "sampledValue";
+
 /// Calls `visit` for every object held under `key` (an array's elements, or a lone object),
 /// with its path, skipping `customData`.
 pub(crate) fn objects_under(
