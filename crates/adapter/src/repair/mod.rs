@@ -606,6 +606,14 @@ mod tests {
                     {"value": "16", "measurand": "Current.Import.L1"},
                     {"value": "230", "measurand": "Voltage", "phase": "L1"}]}]}),
         ));
+        // A payload repair right after a run of shared ones, both changing something.
+        calls.push((
+            OcppVersion::V16,
+            "StopTransaction".into(),
+            json!({"transactionId": 17, "meterStop": 19000, "timestamp": "2023-10-19T15:28:07Z",
+                "reason": "Unplugged", "transactionData": [{"timestamp": "2023-10-19T15:28:07Z",
+                "sampledValue": [{"value": "19000", "context": "CurrentMax"}]}]}),
+        ));
         let received_at = chrono::Utc::now();
         let mut repaired = 0;
         for (version, action, payload) in calls {
