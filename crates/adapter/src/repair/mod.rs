@@ -454,7 +454,10 @@ fn walk_members(
     walk(payload, &mut |member, value| {
         for (position, (_, repair, setting)) in members.iter().enumerate() {
             repair(context, setting, member, value, &mut found);
-            changes.extend(found.drain(..).map(|change| (position, change)));
+            // Nearly always empty: not even a drain for those.
+            if !found.is_empty() {
+                changes.extend(found.drain(..).map(|change| (position, change)));
+            }
         }
     });
     name_in_order(members, changes, repairs);
@@ -476,7 +479,9 @@ fn walk_sampled(
     objects_under(payload, SAMPLED_VALUE, &mut |path, object| {
         for (position, (_, repair, setting)) in sampled.iter().enumerate() {
             repair(context, setting, path, object, &mut found);
-            changes.extend(found.drain(..).map(|change| (position, change)));
+            if !found.is_empty() {
+                changes.extend(found.drain(..).map(|change| (position, change)));
+            }
         }
     });
     name_in_order(sampled, changes, repairs);
