@@ -82,9 +82,12 @@ pub(crate) fn measurand_phase_suffix(
     let Some((measurand, phase)) = name.trim().rsplit_once('.') else {
         return;
     };
-    let (Some(measurand), Some(phase)) =
-        (canonical(MEASURANDS, measurand), canonical(PHASES, phase))
-    else {
+    // The phase first: the dot of nearly every measurand is followed by no phase
+    // (`Energy.Active.Import.Register`), and the phases are the shorter list.
+    let Some(phase) = canonical(PHASES, phase) else {
+        return;
+    };
+    let Some(measurand) = canonical(MEASURANDS, measurand) else {
         return;
     };
     changes.push(Change::new(
