@@ -245,7 +245,8 @@ impl DataTransferDecoder {
         received_at: Timestamp,
         problems: &mut Vec<String>,
     ) -> VendorFacts {
-        // Every path starts by unpacking packed JSON, so it is parsed once here, not per path.
+        // Every path starts by unpacking packed JSON, so it is parsed once here, not per path
+        // (data packed twice over is now unpacked twice, where it used to give nothing).
         let unpacked = unpacked(data);
         let data = unpacked.as_ref().unwrap_or(data);
         let find = |path: &Option<ValuePath>| path.as_ref().and_then(|path| path.find(data));
