@@ -1994,6 +1994,8 @@ async fn released_migrations_are_never_edited() {
     }
 }
 
+const SQLITE_0009_SHA384: &str = "76fca1fb7df4a8c156e3425dedfc1ecb6bcde9d43b0e9a4a55b5b6c7a950f07bebfa1ee6587f8d1ff029701dd500c212";
+const POSTGRES_0009_SHA384: &str = "3dc2ec3f1be526e2708a8e8864f0f90e80b70cf422bfca51ae57101a23440ab288a57addba5144142181c97afc2903ea";
 const SQLITE_0008_SHA384: &str = "4a703dd7c9c2527fa91a8b79fe5399c37e7fdd5e860ea46048cb984b8e274274f0c3773c2139a56656b981d7c34b4501";
 const POSTGRES_0008_SHA384: &str = "c092a725589709e7005bf3bb78461c26249f1382043fbffdf05ca1c9f63c23b95f6ce6d19e81e6c80866f0ceb828f400";
 const SQLITE_0007_SHA384: &str = "ea3ae10ae3dfc30f0f2d53a42b886ef6eeeaa1826771ded5a51bce2b5274bb2c55b9b4b418d41392a2db2af104b2f049";
@@ -2364,5 +2366,3 @@ async fn session_corrections_wait_and_refuse_stale_answers(db: Db) {
         .unwrap();
     assert_eq!(latest.event.id, "corrected");
 }
-const SQLITE_0009_SHA384: &str = "76fca1fb7df4a8c156e3425dedfc1ecb6bcde9d43b0e9a4a55b5b6c7a950f07bebfa1ee6587f8d1ff029701dd500c212";
-const POSTGRES_0009_SHA384: &str = "3dc2ec3f1be526e2708a8e8864f0f90e80b70cf422bfca51ae57101a23440ab288a57addba5144142181c97afc2903ea";

@@ -23,7 +23,7 @@ use zaryad_model::Timestamp;
 use zaryad_wire::OcppVersion;
 
 use crate::profile::Profile;
-use walk::{Member, SAMPLED_VALUE, objects_under, walk};
+use walk::{Member, objects_under, walk};
 
 pub(crate) use settings::parse_setting;
 pub use settings::{IdTagRules, Setting};
@@ -476,7 +476,7 @@ fn walk_sampled(
     }
     let mut changes = Vec::new();
     let mut found = Vec::new();
-    objects_under(payload, SAMPLED_VALUE, &mut |path, object| {
+    objects_under(payload, "sampledValue", &mut |path, object| {
         for (position, (_, repair, setting)) in sampled.iter().enumerate() {
             repair(context, setting, path, object, &mut found);
             if !found.is_empty() {

@@ -145,14 +145,11 @@ pub(crate) fn each_sampled(
     payload: &mut Value,
 ) -> Vec<super::Change> {
     let mut changes = Vec::new();
-    objects_under(payload, SAMPLED_VALUE, &mut |path, sampled| {
+    objects_under(payload, "sampledValue", &mut |path, sampled| {
         repair(context, setting, path, sampled, &mut changes);
     });
     changes
 }
-
-/// The key of the objects sampled-value repairs look at.
-pub(crate) const SAMPLED_VALUE: &str = "sampledValue";
 
 /// Calls `visit` for every object held under `key` (an array's elements, or a lone object),
 /// with its path, skipping `customData`.
