@@ -280,6 +280,39 @@ pub fn repair_applied(repair: &str, profile: &str, vendor: Option<&str>) {
     .increment(1);
 }
 
+/// The `zaryad_repairs_total` counters of one station's connection, for the profile and
+/// vendor they were last asked for: a counter looked up by its labels costs three label
+/// strings and a hash of them each time, and a dialect's repairs come with nearly every frame.
+#[derive(Default)]
+pub struct RepairCounters {
+    /// The profile and vendor the counters carry.
+    labels: (String, Option<String>),
+    /// The counters met so far, by repair.
+    counters: Vec<(String, Counter)>,
+}
+
+impl RepairCounters {
+    /// Counts one application of `repair` (see [`repair_applied`]).
+    pub fn applied(&mut self, repair: &str, profile: &str, vendor: Option<&str>) {
+        if self.labels.0 != profile || self.labels.1.as_deref() != vendor {
+            self.labels = (profile.to_owned(), vendor.map(str::to_owned));
+            self.counters.clear();
+        }
+        if let Some((_, counter)) = self.counters.iter().find(|(name, _)| name == repair) {
+            counter.increment(1);
+            return;
+        }
+        let counter = metrics::counter!(
+            "zaryad_repairs_total",
+            "repair" => repair.to_owned(),
+            "profile" => profile.to_owned(),
+            "vendor" => vendor.unwrap_or("unknown").to_owned()
+        );
+        counter.increment(1);
+        self.counters.push((repair.to_owned(), counter));
+    }
+}
+
 /// A batch of state changes was committed.
 pub fn commit_latency(elapsed: Duration) {
     if let Some(hot) = HOT.get() {
@@ -348,6 +381,46 @@ mod tests {
         assert_eq!(label(label_index(MALFORMED)), MALFORMED);
         for made_up in ["", "FooBar", "heartbeat", "Heartbeat ", "(unknown)", "Zzz"] {
             assert_eq!(label(label_index(made_up)), UNKNOWN_ACTION, "{made_up:?}");
+        }
+    }
+
+    /// The value of the `zaryad_repairs_total` line with these labels in `rendered`.
+    fn repairs_counted(rendered: &str, repair: &str, profile: &str, vendor: &str) -> u64 {
+        rendered
+            .lines()
+            .find(|line| {
+                line.starts_with("zaryad_repairs_total{")
+                    && line.contains(&format!("repair=\"{repair}\""))
+                    && line.contains(&format!("profile=\"{profile}\""))
+                    && line.contains(&format!("vendor=\"{vendor}\""))
+            })
+            .and_then(|line| line.rsplit(' ').next())
+            .map_or(0, |value| value.parse().unwrap())
+    }
+
+    #[test]
+    fn kept_repair_counters_count_under_the_labels_of_each_call() {
+        install().unwrap();
+        let mut counters = RepairCounters::default();
+        for _ in 0..3 {
+            counters.applied("unit-test-alias", "unit-a", Some("Vendor A"));
+        }
+        counters.applied("unit-test-other", "unit-a", Some("Vendor A"));
+        // The profile changes (a boot chose another): the counters follow it.
+        counters.applied("unit-test-alias", "unit-b", Some("Vendor A"));
+        // And the vendor.
+        counters.applied("unit-test-alias", "unit-b", None);
+        // Looked up anew, as the connection's rare paths do: the same series.
+        repair_applied("unit-test-alias", "unit-a", Some("Vendor A"));
+        let rendered = render();
+        for (repair, profile, vendor, expected) in [
+            ("unit-test-alias", "unit-a", "Vendor A", 4),
+            ("unit-test-other", "unit-a", "Vendor A", 1),
+            ("unit-test-alias", "unit-b", "Vendor A", 1),
+            ("unit-test-alias", "unit-b", "unknown", 1),
+        ] {
+            let counted = repairs_counted(&rendered, repair, profile, vendor);
+            assert_eq!(counted, expected, "{repair} {profile} {vendor}: {rendered}");
         }
     }
 

@@ -128,6 +128,9 @@ pub struct StationContext {
     /// The id token this connection read last: a charger authorizes a token, then starts and
     /// stops its transaction with it, and each asks for its status (a read on the reply path).
     last_token: Option<Box<TokenRead>>,
+    /// The repair counters of this station's CALLs, made at its first repair (boxed: most
+    /// chargers need none, and an idle connection's memory counts).
+    repair_counters: Option<Box<metrics::RepairCounters>>,
 }
 
 /// An id token as read (`None`: unknown), with when and under which generation of the id
@@ -238,6 +241,7 @@ impl StationContext {
             loaded_at: Some(Instant::now()),
             connect_record: None,
             last_token: None,
+            repair_counters: None,
         };
         let mut batch = WriteBatch::new();
         if unchanged {
@@ -344,12 +348,15 @@ impl StationContext {
             data_transfer,
             connector_types,
         } = decoded;
-        for repair in &repairs {
-            metrics::repair_applied(
-                repair.name.as_ref(),
-                profile.name(),
-                self.station.vendor.as_deref(),
-            );
+        if !repairs.is_empty() {
+            let counters = self.repair_counters.get_or_insert_default();
+            for repair in &repairs {
+                counters.applied(
+                    repair.name.as_ref(),
+                    profile.name(),
+                    self.station.vendor.as_deref(),
+                );
+            }
         }
         self.call_flags = repairs
             .iter()

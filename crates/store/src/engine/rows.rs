@@ -4,7 +4,7 @@
 //! Everything read from the database is checked: a value that does not parse is reported as
 //! [`StoreError::Corrupt`] naming its table and column, never a panic.
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Datelike, SecondsFormat, Timelike, Utc};
 use serde_json::Value;
 use zaryad_model::{
     ChargingState, ConfigurationEntry, Connector, ConnectorStatus, ConnectorType, DomainEvent,
@@ -20,8 +20,39 @@ use crate::{
 };
 
 /// A timestamp as stored: fixed-width RFC 3339 with nanoseconds, so text order is time order.
+///
+/// Written digit by digit: every frame of the log and every session row carries some, and
+/// chrono's formatter, which reads its format at run time, took ~650 instructions for each.
+/// Years outside 0000-9999 and leap seconds, which that layout cannot hold, go through chrono.
 pub(crate) fn timestamp_text(at: &Timestamp) -> String {
-    at.to_rfc3339_opts(SecondsFormat::Nanos, true)
+    // UTC already: no offset to add for each field, as `DateTime`'s own accessors would.
+    let naive = at.naive_utc();
+    let (date, time) = (naive.date(), naive.time());
+    let nanosecond = time.nanosecond();
+    let year = match u32::try_from(date.year()) {
+        Ok(year) if year <= 9999 && nanosecond < 1_000_000_000 => year,
+        _ => return at.to_rfc3339_opts(SecondsFormat::Nanos, true),
+    };
+    let mut text = *b"0000-00-00T00:00:00.000000000Z";
+    put_digits(&mut text[0..4], year);
+    put_digits(&mut text[5..7], date.month());
+    put_digits(&mut text[8..10], date.day());
+    put_digits(&mut text[11..13], time.hour());
+    put_digits(&mut text[14..16], time.minute());
+    put_digits(&mut text[17..19], time.second());
+    put_digits(&mut text[20..29], nanosecond);
+    match std::str::from_utf8(&text) {
+        Ok(text) => text.to_owned(),
+        Err(_) => at.to_rfc3339_opts(SecondsFormat::Nanos, true),
+    }
+}
+
+/// Writes the last `digits.len()` decimal digits of `value` into `digits`, zero-padded.
+fn put_digits(digits: &mut [u8], mut value: u32) {
+    for digit in digits.iter_mut().rev() {
+        *digit = b'0' + (value % 10) as u8;
+        value /= 10;
+    }
 }
 
 /// A stored timestamp read back.
@@ -498,6 +529,46 @@ mod tests {
     use chrono::TimeZone;
 
     use super::*;
+
+    #[test]
+    fn timestamps_are_written_as_chrono_writes_them() {
+        // Spread over the whole range the fast path writes, with every field's extremes.
+        let mut seconds = Utc.with_ymd_and_hms(0, 1, 1, 0, 0, 0).unwrap().timestamp();
+        let last = Utc
+            .with_ymd_and_hms(9999, 12, 31, 23, 59, 59)
+            .unwrap()
+            .timestamp();
+        let mut nanos = 0u32;
+        let mut count = 0;
+        while seconds <= last {
+            let at = DateTime::from_timestamp(seconds, nanos).unwrap();
+            assert_eq!(
+                timestamp_text(&at),
+                at.to_rfc3339_opts(SecondsFormat::Nanos, true)
+            );
+            seconds += 7_777_777 + i64::from(nanos % 86_400);
+            nanos = (nanos + 123_456_791) % 1_000_000_000;
+            count += 1;
+        }
+        assert!(count > 40_000, "{count} timestamps");
+        let edges = [
+            Utc.with_ymd_and_hms(9999, 12, 31, 23, 59, 59).unwrap()
+                + chrono::Duration::nanoseconds(999_999_999),
+            Utc.with_ymd_and_hms(0, 1, 1, 0, 0, 0).unwrap(),
+            Utc.with_ymd_and_hms(2024, 2, 29, 12, 34, 56).unwrap(),
+            // Outside the four-digit years: chrono's own spelling.
+            Utc.with_ymd_and_hms(10000, 1, 1, 0, 0, 0).unwrap(),
+            Utc.with_ymd_and_hms(-1, 12, 31, 23, 59, 59).unwrap(),
+            // A leap second (nanoseconds past a billion).
+            DateTime::from_timestamp(1_483_228_799, 1_500_000_000).unwrap(),
+        ];
+        for at in edges {
+            assert_eq!(
+                timestamp_text(&at),
+                at.to_rfc3339_opts(SecondsFormat::Nanos, true)
+            );
+        }
+    }
 
     #[test]
     fn timestamps_are_fixed_width_and_keep_nanoseconds() {

@@ -128,4 +128,22 @@ mod tests {
         assert_eq!(pragma("synchronous"), "2", "FULL");
         assert_eq!(pragma("foreign_keys"), "1");
     }
+
+    #[tokio::test]
+    async fn sqlite_is_built_without_memory_statistics() {
+        // Set in .cargo/config.toml (LIBSQLITE3_FLAGS); a build without it still works, only
+        // slower, so nothing else would notice it gone.
+        let dir = tempfile::tempdir().unwrap();
+        let writer = writer_conn(&dir).await;
+        let mut statement = writer.conn.prepare("PRAGMA compile_options").unwrap();
+        let options: Vec<String> = statement
+            .query_map([], |row| row.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert!(
+            options.iter().any(|option| option == "DEFAULT_MEMSTATUS=0"),
+            "{options:?}"
+        );
+    }
 }
