@@ -25,6 +25,51 @@ pub(crate) fn format_exact(at: Timestamp) -> String {
     at.to_rfc3339_opts(SecondsFormat::AutoSi, true)
 }
 
+/// True when `text` is spelled exactly `YYYY-MM-DDTHH:MM:SS[.digits](Z|±HH:MM)`, as chargers
+/// nearly always send their times. [`parse_lenient`] reads such a text as [`Form::Rfc3339`] or
+/// not at all (an impossible date or time), never as a form a repair rewrites: the repairs
+/// that rewrite forms skip the parse for it, which was most of their cost.
+pub(crate) fn rfc3339_shaped(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    let digits = |from: usize, to: usize| {
+        bytes
+            .get(from..to)
+            .is_some_and(|part| part.iter().all(u8::is_ascii_digit))
+    };
+    let at = |index: usize, byte: u8| bytes.get(index) == Some(&byte);
+    let date_time = digits(0, 4)
+        && at(4, b'-')
+        && digits(5, 7)
+        && at(7, b'-')
+        && digits(8, 10)
+        && at(10, b'T')
+        && digits(11, 13)
+        && at(13, b':')
+        && digits(14, 16)
+        && at(16, b':')
+        && digits(17, 19);
+    let Some(mut zone) = bytes.get(19..).filter(|_| date_time) else {
+        return false;
+    };
+    if let Some((b'.', fraction)) = zone.split_first() {
+        let count = fraction
+            .iter()
+            .take_while(|byte| byte.is_ascii_digit())
+            .count();
+        if count == 0 {
+            return false;
+        }
+        zone = &fraction[count..];
+    }
+    match zone {
+        [b'Z'] => true,
+        [b'+' | b'-', hours @ .., b':', m1, m2] if hours.len() == 2 => {
+            hours.iter().chain([m1, m2]).all(u8::is_ascii_digit)
+        }
+        _ => false,
+    }
+}
+
 /// Reads a timestamp in any ISO 8601 form chargers are known to use; a value without a zone
 /// is taken as UTC. `None` for anything that is not a real date and time.
 pub(crate) fn parse_lenient(text: &str) -> Option<(Timestamp, Form)> {
@@ -121,6 +166,48 @@ mod tests {
             parse_lenient("2023-10-19T17:28:07+0200"),
             Some((at, Form::OtherZoned))
         );
+    }
+
+    #[test]
+    fn an_rfc3339_shaped_text_is_read_as_rfc3339_or_not_at_all() {
+        let mut shaped = 0;
+        for year in ["0000", "1970", "2023", "9999"] {
+            for month in ["00", "02", "12", "13"] {
+                for day in ["00", "28", "29", "31", "32"] {
+                    for time in ["00:00:00", "23:59:59", "23:59:60", "24:00:00", "12:60:61"] {
+                        for fraction in ["", ".0", ".123456789", ".1234567890123"] {
+                            for zone in ["Z", "+00:00", "-23:59", "+24:00", "+99:99", "-00:00"] {
+                                let text = format!("{year}-{month}-{day}T{time}{fraction}{zone}");
+                                assert!(rfc3339_shaped(&text), "{text}");
+                                let form = parse_lenient(&text).map(|(_, form)| form);
+                                assert!(matches!(form, None | Some(Form::Rfc3339)), "{text}");
+                                shaped += 1;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        assert_eq!(shaped, 4 * 4 * 5 * 5 * 4 * 6);
+        for other in [
+            "2023-10-19T15:28:07",
+            "2023-10-19 15:28:07Z",
+            "2023-10-19t15:28:07Z",
+            "2023-10-19T15:28:07z",
+            "2023-10-19T15:28:07+02",
+            "2023-10-19T15:28:07+0200",
+            "2023-10-19T15:28:07+02:0",
+            "2023-10-19T15:28:07.Z",
+            "2023-10-19T15:28:07 UTC",
+            " 2023-10-19T15:28:07Z",
+            "2023-10-19T15:28:07Z ",
+            "2023-1-19T15:28:07Z",
+            "２０２３-10-19T15:28:07Z",
+            "2023-10-19T15:28",
+            "",
+        ] {
+            assert!(!rfc3339_shaped(other), "{other:?}");
+        }
     }
 
     #[test]

@@ -7,7 +7,7 @@ use zaryad_wire::OcppVersion;
 
 use super::walk::Member;
 use super::{Change, Context, SessionFact, Setting};
-use crate::time::{Form, format_exact, format_utc, parse_lenient};
+use crate::time::{Form, format_exact, format_utc, parse_lenient, rfc3339_shaped};
 
 /// Keys that hold an RFC 3339 date-time in either version.
 pub(crate) const DATE_TIME_KEYS: &[&str] = &[
@@ -69,6 +69,9 @@ fn rewrite_form(
     let Value::String(text) = value else {
         return;
     };
+    if rfc3339_shaped(text) {
+        return;
+    }
     if let Some((at, found)) = parse_lenient(text)
         && found == form
     {
