@@ -271,13 +271,17 @@ pub fn call_error_sent(version: &'static str, code: &'static str) {
 
 /// The adapter repaired a frame of a station served by `profile`.
 pub fn repair_applied(repair: &str, profile: &str, vendor: Option<&str>) {
+    repairs_counter(repair, profile, vendor).increment(1);
+}
+
+/// The `zaryad_repairs_total` series of `repair` for a station of `vendor` served by `profile`.
+fn repairs_counter(repair: &str, profile: &str, vendor: Option<&str>) -> Counter {
     metrics::counter!(
         "zaryad_repairs_total",
         "repair" => repair.to_owned(),
         "profile" => profile.to_owned(),
         "vendor" => vendor.unwrap_or("unknown").to_owned()
     )
-    .increment(1);
 }
 
 /// The `zaryad_repairs_total` counters of one station's connection, for the profile and
@@ -302,12 +306,7 @@ impl RepairCounters {
             counter.increment(1);
             return;
         }
-        let counter = metrics::counter!(
-            "zaryad_repairs_total",
-            "repair" => repair.to_owned(),
-            "profile" => profile.to_owned(),
-            "vendor" => vendor.unwrap_or("unknown").to_owned()
-        );
+        let counter = repairs_counter(repair, profile, vendor);
         counter.increment(1);
         self.counters.push((repair.to_owned(), counter));
     }
