@@ -288,6 +288,25 @@ const FIELDS: &[EnumField] = &[
     field!(V201, &[], "location", Some("sampledValue"), LOCATIONS),
 ];
 
+/// Every key of [`FIELDS`]: the members [`enum_case`] may change.
+pub(crate) const ENUM_KEYS: &[&str] = &[
+    "status",
+    "errorCode",
+    "reason",
+    "measurand",
+    "unit",
+    "context",
+    "phase",
+    "location",
+    "format",
+    "connectorStatus",
+    "eventType",
+    "triggerReason",
+    "chargingState",
+    "stoppedReason",
+    "type",
+];
+
 /// The enum field `member` is, in this context.
 fn field_of(context: &Context<'_>, member: &Member<'_>) -> Option<&'static EnumField> {
     FIELDS.iter().find(|field| {
@@ -573,5 +592,15 @@ mod tests {
         );
         assert_eq!(status["errorCode"], "OtherError");
         assert_eq!(status["info"], "Error");
+    }
+
+    #[test]
+    fn enum_keys_are_the_keys_of_the_fields() {
+        for field in FIELDS {
+            assert!(ENUM_KEYS.contains(&field.key), "{}", field.key);
+        }
+        for key in ENUM_KEYS {
+            assert!(FIELDS.iter().any(|field| field.key == *key), "{key}");
+        }
     }
 }

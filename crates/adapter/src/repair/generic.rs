@@ -55,6 +55,13 @@ const INTEGER_KEYS_201: &[&str] = &[
     "variableMonitoringId",
 ];
 
+/// Every key [`number_as_string`] may change: the integer fields of either version, 2.0.1's
+/// `evse.id` and the decimal `value`s.
+pub(crate) const NUMBER_KEYS: &[&[&str]] = &[INTEGER_KEYS_16, INTEGER_KEYS_201, &["id", "value"]];
+
+/// Every key [`string_as_number`] may change.
+pub(crate) const TEXT_KEYS: &[&[&str]] = &[&["value", "transactionId"]];
+
 /// Rewrites the member in RFC 3339 UTC when it is a date-time whose [`Form`] is `form`.
 fn rewrite_form(
     member: &Member<'_>,

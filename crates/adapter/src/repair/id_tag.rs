@@ -6,10 +6,8 @@ use super::settings::IdTagRules;
 use super::walk::Member;
 use super::{Change, Context, SessionFact, Setting};
 
-/// True for the members that hold an id tag (1.6 `idTag`, 2.0.1 `idToken.idToken`).
-fn is_id_tag(key: &str) -> bool {
-    matches!(key, "idTag" | "idToken")
-}
+/// The members that hold an id tag (1.6 `idTag`, 2.0.1 `idToken.idToken`).
+pub(crate) const ID_TAG_KEYS: &[&str] = &["idTag", "idToken"];
 
 /// Rewrites the member with `clean` when it is an id tag, recording the change.
 fn rewrite(
@@ -18,7 +16,7 @@ fn rewrite(
     clean: &dyn Fn(&str) -> String,
     changes: &mut Vec<Change>,
 ) {
-    if !is_id_tag(member.key) {
+    if !ID_TAG_KEYS.contains(&member.key) {
         return;
     }
     let Value::String(tag) = value else {

@@ -8,7 +8,7 @@ use super::walk::{Member, objects_under};
 use super::{Change, Context, SessionFact, Setting};
 
 /// Keys whose value must be an array of objects.
-const ARRAY_KEYS: &[&str] = &["meterValue", "sampledValue", "transactionData"];
+pub(crate) const ARRAY_KEYS: &[&str] = &["meterValue", "sampledValue", "transactionData"];
 
 /// N03-a: Huawei sends `meterValue` as an object; ev-server wraps both levels.
 pub(crate) fn lone_object_as_array(

@@ -17,6 +17,7 @@ mod text;
 mod time_zone;
 mod walk;
 
+use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use zaryad_model::Timestamp;
@@ -184,6 +185,10 @@ pub(crate) type RepairFn = fn(&Context<'_>, &Setting, &mut Value) -> Vec<Change>
 /// and still see what the ones before them left, as if each had walked it alone.
 pub(crate) type MemberFn = fn(&Context<'_>, &Setting, &Member<'_>, &mut Value, &mut Vec<Change>);
 
+/// The keys of the members a member repair may change, in one or more lists: the shared walk
+/// calls it for those only (a test holds every repair to its lists).
+pub(crate) type MemberKeys = &'static [&'static [&'static str]];
+
 /// A sampled-value repair: looks at one `sampledValue` object (lone or in its array) at
 /// `path`, may rewrite it, and adds a change for each rewrite. Like member repairs, those
 /// that follow one another in [`REPAIRS`] share one walk to the sampled values.
@@ -195,8 +200,8 @@ pub(crate) type SampledFn =
 enum Function {
     /// Over the whole payload.
     Payload(RepairFn),
-    /// Member by member, in a walk it may share.
-    Member(MemberFn),
+    /// Member by member, in a walk it may share, for the members with one of its keys.
+    Member(MemberFn, MemberKeys),
     /// Sampled value by sampled value, in a walk it may share.
     Sampled(SampledFn),
 }
@@ -355,13 +360,16 @@ fn function(name: &str) -> Option<Function> {
     use Function::{Member, Payload, Sampled};
     Some(match name {
         CUSTOM_DATA_IN_16 => Payload(enums::custom_data_in_16),
-        LONE_OBJECT_AS_ARRAY => Member(meter::lone_object_as_array),
+        LONE_OBJECT_AS_ARRAY => Member(meter::lone_object_as_array, &[meter::ARRAY_KEYS]),
         TIMESTAMP_LOCAL_ZONE => Payload(time_zone::timestamp_local_zone),
-        TIMESTAMP_WITHOUT_OFFSET => Member(generic::timestamp_without_offset),
-        TIMESTAMP_NOT_RFC3339 => Member(generic::timestamp_not_rfc3339),
-        SENTINEL_TIMESTAMP => Member(generic::sentinel_timestamp),
+        TIMESTAMP_WITHOUT_OFFSET => Member(
+            generic::timestamp_without_offset,
+            &[generic::DATE_TIME_KEYS],
+        ),
+        TIMESTAMP_NOT_RFC3339 => Member(generic::timestamp_not_rfc3339, &[generic::DATE_TIME_KEYS]),
+        SENTINEL_TIMESTAMP => Member(generic::sentinel_timestamp, &[generic::EVENT_TIME_KEYS]),
         ENUM_ALIAS => Payload(enums::enum_alias),
-        ENUM_CASE => Member(enums::enum_case),
+        ENUM_CASE => Member(enums::enum_case, &[enums::ENUM_KEYS]),
         MEASURAND_PHASE_SUFFIX => Sampled(meter::measurand_phase_suffix),
         MEASURAND_FROM_UNIT => Sampled(meter::measurand_from_unit),
         VOLTAGE_LINE_TO_NEUTRAL => Sampled(meter::voltage_line_to_neutral),
@@ -373,10 +381,10 @@ fn function(name: &str) -> Option<Function> {
         METER_UNITS => Payload(meter::meter_units),
         SAMPLE_SCALE => Payload(meter::sample_scale),
         SINGLE_PHASE_TOTAL => Payload(meter::single_phase_total),
-        NUMBER_AS_STRING => Member(generic::number_as_string),
-        STRING_AS_NUMBER => Member(generic::string_as_number),
-        ID_TAG_CONTROL_CHARACTERS => Member(id_tag::control_characters),
-        ID_TAG => Member(id_tag::clean),
+        NUMBER_AS_STRING => Member(generic::number_as_string, generic::NUMBER_KEYS),
+        STRING_AS_NUMBER => Member(generic::string_as_number, generic::TEXT_KEYS),
+        ID_TAG_CONTROL_CHARACTERS => Member(id_tag::control_characters, &[id_tag::ID_TAG_KEYS]),
+        ID_TAG => Member(id_tag::clean, &[id_tag::ID_TAG_KEYS]),
         MISSING_TIMESTAMP => Payload(generic::missing_timestamp),
         OUTBOUND_DATA_AS_STRING => Payload(outbound::data_as_string),
         OUTBOUND_COMPACT_DATA => Payload(outbound::compact_data),
@@ -392,6 +400,27 @@ fn functions() -> &'static [Option<Function>] {
     FUNCTIONS.get_or_init(|| REPAIRS.iter().map(|info| function(info.name)).collect())
 }
 
+// A set of repairs is a bit per entry of REPAIRS in one word.
+const _: () = assert!(REPAIRS.len() <= u64::BITS as usize);
+
+/// For each key some member repair may change, the set of those repairs (bit `i` for
+/// `REPAIRS[i]`). Nearly every member of a payload has a key no member repair changes, or
+/// one or two: the shared walk looks its key up once instead of calling every repair.
+fn repairs_by_key() -> &'static FxHashMap<&'static str, u64> {
+    static BY_KEY: std::sync::OnceLock<FxHashMap<&'static str, u64>> = std::sync::OnceLock::new();
+    BY_KEY.get_or_init(|| {
+        let mut by_key = FxHashMap::default();
+        for (index, function) in functions().iter().enumerate() {
+            if let Some(Function::Member(_, keys)) = function {
+                for key in keys.iter().copied().flatten() {
+                    *by_key.entry(*key).or_default() |= 1 << index;
+                }
+            }
+        }
+        by_key
+    })
+}
+
 /// Runs the profile's repairs of `direction` over `payload` in [`REPAIRS`] order.
 fn run(
     profile: &Profile,
@@ -405,7 +434,7 @@ fn run(
     // profile's eight walk it twice instead of eight times), and sampled-value repairs in a
     // row likewise (its five walk to the sampled values once). At most one of the two holds
     // repairs at a time, so that each repair still sees what the ones before it left.
-    let mut members: Pending<MemberFn> = Vec::with_capacity(8);
+    let mut members: Pending<(MemberFn, u64)> = Vec::with_capacity(8);
     let mut sampled: Pending<SampledFn> = Vec::with_capacity(8);
     for (index, setting) in profile.enabled_repairs() {
         let info = &REPAIRS[*index];
@@ -414,9 +443,9 @@ fn run(
         }
         match functions[*index] {
             None => {}
-            Some(Function::Member(repair)) => {
+            Some(Function::Member(repair, _)) => {
                 walk_sampled(&mut sampled, context, payload, &mut repairs);
-                members.push((info, repair, setting));
+                members.push((info, (repair, 1 << *index), setting));
             }
             Some(Function::Sampled(repair)) => {
                 walk_members(&mut members, context, payload, &mut repairs);
@@ -441,7 +470,7 @@ type Pending<'a, F> = Vec<(&'static RepairInfo, F, &'a Setting)>;
 /// Runs the waiting member repairs in one walk, each member going through them in their
 /// order, and lists their changes repair by repair as their own walks would have.
 fn walk_members(
-    members: &mut Pending<'_, MemberFn>,
+    members: &mut Pending<'_, (MemberFn, u64)>,
     context: &Context<'_>,
     payload: &mut Value,
     repairs: &mut Vec<Repair>,
@@ -449,10 +478,19 @@ fn walk_members(
     if members.is_empty() {
         return;
     }
+    let waiting = members.iter().fold(0, |set, (_, (_, bit), _)| set | bit);
+    let by_key = repairs_by_key();
     let mut changes = Vec::new();
     let mut found = Vec::new();
     walk(payload, &mut |member, value| {
-        for (position, (_, repair, setting)) in members.iter().enumerate() {
+        let wanted = by_key.get(member.key).copied().unwrap_or(0) & waiting;
+        if wanted == 0 {
+            return;
+        }
+        for (position, (_, (repair, bit), setting)) in members.iter().enumerate() {
+            if wanted & bit == 0 {
+                continue;
+            }
             repair(context, setting, member, value, &mut found);
             // Nearly always empty: not even a drain for those.
             if !found.is_empty() {
@@ -563,7 +601,7 @@ mod tests {
             let changes = match functions()[*index] {
                 None => continue,
                 Some(Function::Payload(repair)) => repair(context, setting, payload),
-                Some(Function::Member(repair)) => {
+                Some(Function::Member(repair, _)) => {
                     walk::each_member(repair, context, setting, payload)
                 }
                 Some(Function::Sampled(repair)) => {
@@ -645,6 +683,105 @@ mod tests {
         }
         // The comparison means something only if repairs happened.
         assert!(repaired >= 10, "{repaired} payloads repaired");
+    }
+
+    #[test]
+    fn member_repairs_change_only_members_with_their_keys() {
+        // Keys of every recorded payload, every key a member repair names, and a few others;
+        // values each repair changes somewhere; every holder a repair asks about.
+        let mut keys: Vec<String> = vec!["Timestamp".into(), "idtag".into(), "x".into()];
+        for line in crate::fixtures::lines() {
+            let mut record: Value = serde_json::from_str(line).unwrap();
+            walk(&mut record["frame"], &mut |member, _| {
+                keys.push(member.key.to_owned())
+            });
+        }
+        keys.extend(repairs_by_key().keys().map(|key| (*key).to_owned()));
+        keys.sort();
+        keys.dedup();
+        let values = [
+            json!("charging"),
+            json!("EVDISCONNECTED"),
+            json!("l1-n"),
+            json!("2023-10-19T15:28:07"),
+            json!("2023-10-19T15:28:07+02"),
+            json!("1970-01-01T00:00:00Z"),
+            json!("not a date"),
+            json!("12"),
+            json!("165333.00"),
+            json!("-12.5"),
+            json!("\u{10}C04;ab12\u{e}"),
+            json!(12),
+            json!(12.5),
+            json!({"x": 1}),
+            json!(null),
+        ];
+        let holders = [
+            None,
+            Some("sampledValue"),
+            Some("evse"),
+            Some("idToken"),
+            Some("transactionInfo"),
+            Some("variableMonitoring"),
+            Some("meterValue"),
+        ];
+        let actions = [
+            "StatusNotification",
+            "StopTransaction",
+            "TransactionEvent",
+            "MeterValues",
+        ];
+        let id_tag = Setting::IdTag(IdTagRules {
+            strip_prefix: vec!["C".into()],
+            after_separator: Some(";".into()),
+            upper_case: true,
+            max_length: Some(4),
+        });
+        let received_at = chrono::Utc::now();
+        for (index, function) in functions().iter().enumerate() {
+            let Some(Function::Member(repair, own)) = function else {
+                continue;
+            };
+            let mut changed = 0;
+            let setting = if REPAIRS[index].name == ID_TAG {
+                &id_tag
+            } else {
+                &Setting::On
+            };
+            for version in [OcppVersion::V16, OcppVersion::V201] {
+                for action in actions {
+                    let context = Context {
+                        version,
+                        action,
+                        received_at,
+                    };
+                    for key in &keys {
+                        for holder in holders {
+                            for value in &values {
+                                let mut payload = json!({ key.as_str(): value });
+                                if let Some(holder) = holder {
+                                    payload = json!({ holder: [payload] });
+                                }
+                                let before = payload.clone();
+                                let changes =
+                                    walk::each_member(*repair, &context, setting, &mut payload);
+                                if changes.is_empty() && payload == before {
+                                    continue;
+                                }
+                                changed += 1;
+                                assert!(
+                                    own.iter().any(|keys| keys.contains(&key.as_str())),
+                                    "{} changed {key} ({holder:?}, {value}) in {action}",
+                                    REPAIRS[index].name
+                                );
+                            }
+                        }
+                    }
+                }
+            }
+            // The values reach every repair: the check means something for each.
+            assert!(changed > 0, "{} changed nothing", REPAIRS[index].name);
+        }
     }
 
     #[test]
