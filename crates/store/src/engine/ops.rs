@@ -11,7 +11,7 @@ use super::readings::{ReadingRow, reading_rows};
 use super::rows::{
     names_json, opt_timestamp_text, register_history_json, timestamp_text, u64_to_i64, value_json,
 };
-use super::upserts::{Upsert, last_per_key};
+use super::upserts::{SESSION_UPDATE_KEEPING_KEYS, Upsert, last_per_key};
 use super::writer::WriteConn;
 use crate::{
     ApiToken, AttemptOutcome, DeliveryAttempt, DeliveryStatus, NewWebhook, ProvisionStation,
@@ -75,19 +75,19 @@ impl GroupRows {
         kinds: &[Upsert],
     ) -> Result<(), StoreError> {
         for kind in kinds {
+            // Taken out: should the write fail, the group is retried from its requests.
             let rows = self.last_upserts(*kind);
             if !rows.is_empty() {
                 conn.upsert_rows(*kind, &rows).await?;
-                self.upserts_mut(*kind).clear();
             }
         }
         Ok(())
     }
 
     /// The batched upserts of one kind, the last per row only (one statement may not upsert
-    /// a row twice).
+    /// a row twice), taken out of the group's rows.
     pub(crate) fn last_upserts(&mut self, kind: Upsert) -> Vec<Vec<Arg>> {
-        last_per_key(self.upserts_mut(kind), kind.key_len())
+        last_per_key(std::mem::take(self.upserts_mut(kind)), kind.key_len())
     }
 }
 
@@ -314,35 +314,12 @@ fn upsert_connector(station_id: &StationId, connector: &Connector) -> Query {
         .opt_text(opt_timestamp_text(connector.status_at.as_ref()))
 }
 
-/// Writes a session where rows are not batched (SQLite): most writes are meter updates of a
-/// session whose indexed columns stay as they are, and SQLite rewrites every index whose
-/// columns are named in `SET`, values changed or not. So an `UPDATE` that leaves those
-/// columns out runs first, and the full upsert only when it finds no row to change.
-/// (PostgreSQL compares the values itself and batches its upserts, see
-/// [`WriteConn::BATCH_ROWS`].)
+/// Writes a session where rows are not batched: the update that leaves the indexed columns
+/// alone first ([`SESSION_UPDATE_KEEPING_KEYS`]), the full upsert only when it changed nothing.
 async fn write_session<C: WriteConn>(conn: &mut C, session: &Session) -> Result<(), StoreError> {
     let upsert = upsert_session(session)?;
     let update = Query {
-        sql: std::borrow::Cow::Borrowed(
-            "UPDATE sessions SET
-                 id_token = $6,
-                 ended_at = $9,
-                 meter_start_wh = $10,
-                 meter_stop_wh = $11,
-                 meter_last_wh = $12,
-                 energy_wh = $13,
-                 stop_reason = $14,
-                 soc_percent = $15,
-                 power_w = $16,
-                 charging_state = $17,
-                 last_seq_no = $18,
-                 remote_start_id = $19,
-                 quirks = $20,
-                 updated_at = $21,
-                 register_history = $22
-             WHERE id = $1 AND station_id = $2 AND evse_id = $3 AND connector_id = $4
-                 AND transaction_id = $5 AND state = $7 AND started_at = $8",
-        ),
+        sql: std::borrow::Cow::Borrowed(SESSION_UPDATE_KEEPING_KEYS),
         args: upsert.args.clone(),
     };
     if conn.execute(update).await? == 0 {
@@ -410,21 +387,23 @@ fn append_event(event: &DomainEvent) -> Result<Query, StoreError> {
     Ok(insert_event(&event_row(event)?))
 }
 
+/// The statement of [`insert_event`].
+pub(crate) const INSERT_EVENT: &str =
+    "INSERT INTO events (id, type, occurred_at, station_id, session_id, data)
+     VALUES ($1, $2, $3, $4, $5, $6)
+     ON CONFLICT (id) DO NOTHING";
+
 /// Inserts one event row. Event ids are stable across retries: a second append of the same
 /// event is a no-op, so a caller that retries after an unclear failure cannot deliver an event
 /// twice.
 pub(crate) fn insert_event(row: &EventRow) -> Query {
-    Query::new(
-        "INSERT INTO events (id, type, occurred_at, station_id, session_id, data)
-         VALUES ($1, $2, $3, $4, $5, $6)
-         ON CONFLICT (id) DO NOTHING",
-    )
-    .text(row.id.as_str())
-    .text(row.event_type.as_str())
-    .text(row.occurred_at.as_str())
-    .text(row.station_id.as_str())
-    .opt_text(row.session_id.as_deref())
-    .text(row.data.as_str())
+    Query::new(INSERT_EVENT)
+        .text(row.id.as_str())
+        .text(row.event_type.as_str())
+        .text(row.occurred_at.as_str())
+        .text(row.station_id.as_str())
+        .opt_text(row.session_id.as_deref())
+        .text(row.data.as_str())
 }
 
 fn upsert_id_token(token: &IdToken, now: &str) -> Query {

@@ -3,6 +3,9 @@
 //! [`crate::engine::writer::WriteConn::BATCH_ROWS`]). Both forms are assembled from one
 //! column list and one conflict clause, so they cannot drift apart.
 
+use std::collections::HashSet;
+use std::hash::{Hash, Hasher};
+
 use super::query::Arg;
 
 macro_rules! session_columns {
@@ -96,6 +99,31 @@ pub(crate) enum Upsert {
     Connector,
 }
 
+/// A session's row updated without the columns its indexes hold (`station_id`,
+/// `transaction_id`, `state`, `started_at`), with the arguments of [`Upsert::Session`]'s
+/// statement; it changes nothing unless those columns already hold what the upsert would
+/// write. SQLite rewrites every index whose columns are named in `SET`, values changed or
+/// not, and most session writes are meter updates that leave those columns alone: this runs
+/// first, and the full upsert only when it finds no row to change.
+pub(crate) const SESSION_UPDATE_KEEPING_KEYS: &str = "UPDATE sessions SET
+         id_token = $6,
+         ended_at = $9,
+         meter_start_wh = $10,
+         meter_stop_wh = $11,
+         meter_last_wh = $12,
+         energy_wh = $13,
+         stop_reason = $14,
+         soc_percent = $15,
+         power_w = $16,
+         charging_state = $17,
+         last_seq_no = $18,
+         remote_start_id = $19,
+         quirks = $20,
+         updated_at = $21,
+         register_history = $22
+     WHERE id = $1 AND station_id = $2 AND evse_id = $3 AND connector_id = $4
+         AND transaction_id = $5 AND state = $7 AND started_at = $8";
+
 impl Upsert {
     /// Every kind, in the order they are written: stations first, which connectors refer to.
     pub(crate) const ALL: &'static [Upsert] =
@@ -184,19 +212,52 @@ impl Upsert {
 
 /// The rows whose first `key_len` arguments no later row repeats, in order: one statement
 /// may not upsert a row twice.
-pub(crate) fn last_per_key(rows: &[Vec<Arg>], key_len: usize) -> Vec<Vec<Arg>> {
-    // `Arg` holds floats and so cannot be hashed; keys are text and integers, whose debug
-    // form is exact.
-    let key = |row: &Vec<Arg>| format!("{:?}", &row[..key_len.min(row.len())]);
-    let mut seen = std::collections::HashSet::new();
-    let mut kept: Vec<Vec<Arg>> = rows
-        .iter()
-        .rev()
-        .filter(|row| seen.insert(key(row)))
-        .cloned()
-        .collect();
-    kept.reverse();
-    kept
+pub(crate) fn last_per_key(rows: Vec<Vec<Arg>>, key_len: usize) -> Vec<Vec<Arg>> {
+    if rows.len() < 2 {
+        return rows;
+    }
+    let mut keep = vec![false; rows.len()];
+    let mut seen = HashSet::with_capacity(rows.len());
+    for (index, row) in rows.iter().enumerate().rev() {
+        keep[index] = seen.insert(Key(&row[..key_len.min(row.len())]));
+    }
+    drop(seen);
+    rows.into_iter()
+        .zip(keep)
+        .filter_map(|(row, keep)| keep.then_some(row))
+        .collect()
+}
+
+/// A row's key arguments, equal when each is the same kind with the same value (a float by
+/// its bits: keys are text and integers, and `Arg` cannot derive `Eq` for its floats).
+struct Key<'a>(&'a [Arg]);
+
+impl PartialEq for Key<'_> {
+    fn eq(&self, other: &Key<'_>) -> bool {
+        self.0.len() == other.0.len()
+            && self.0.iter().zip(other.0).all(|pair| match pair {
+                (Arg::Text(a), Arg::Text(b)) => a == b,
+                (Arg::Int(a), Arg::Int(b)) => a == b,
+                (Arg::Real(a), Arg::Real(b)) => a.map(f64::to_bits) == b.map(f64::to_bits),
+                (Arg::Bool(a), Arg::Bool(b)) => a == b,
+                _ => false,
+            })
+    }
+}
+
+impl Eq for Key<'_> {}
+
+impl Hash for Key<'_> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        for arg in self.0 {
+            match arg {
+                Arg::Text(text) => (0u8, text).hash(state),
+                Arg::Int(number) => (1u8, number).hash(state),
+                Arg::Real(number) => (2u8, number.map(f64::to_bits)).hash(state),
+                Arg::Bool(flag) => (3u8, flag).hash(state),
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -216,7 +277,7 @@ mod tests {
             row("c", 4),
             row("b", 5),
         ];
-        let kept = last_per_key(&rows, 1);
+        let kept = last_per_key(rows.clone(), 1);
         let shown: Vec<String> = kept.iter().map(|row| format!("{row:?}")).collect();
         let expected: Vec<String> = [row("a", 3), row("c", 4), row("b", 5)]
             .iter()
@@ -224,7 +285,22 @@ mod tests {
             .collect();
         assert_eq!(shown, expected);
         // With the whole row as the key nothing repeats.
-        assert_eq!(last_per_key(&rows, 2).len(), 5);
+        assert_eq!(last_per_key(rows.clone(), 2).len(), 5);
+        // Text and an integer that read alike are different keys.
+        let mixed = vec![
+            vec![Arg::Text(Some("1".into())), Arg::Int(Some(1))],
+            vec![Arg::Int(Some(1)), Arg::Int(Some(2))],
+            vec![Arg::Text(Some("1".into())), Arg::Int(Some(3))],
+        ];
+        let kept = last_per_key(mixed, 1);
+        let shown: Vec<String> = kept.iter().map(|row| format!("{row:?}")).collect();
+        assert_eq!(
+            shown,
+            [
+                format!("{:?}", [Arg::Int(Some(1)), Arg::Int(Some(2))]),
+                format!("{:?}", [Arg::Text(Some("1".into())), Arg::Int(Some(3))]),
+            ]
+        );
     }
 
     #[test]
