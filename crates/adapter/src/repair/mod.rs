@@ -404,8 +404,9 @@ fn functions() -> &'static [Option<Function>] {
 const _: () = assert!(REPAIRS.len() <= u64::BITS as usize);
 
 /// For each key some member repair may change, the set of those repairs (bit `i` for
-/// `REPAIRS[i]`). Nearly every member of a payload has a key no member repair changes, or
-/// one or two: the shared walk looks its key up once instead of calling every repair.
+/// `REPAIRS[i]`). Most members of a payload have a key no member repair changes, the others
+/// a key a few of them change: the shared walk looks a member's key up once instead of
+/// calling every repair for it.
 fn repairs_by_key() -> &'static FxHashMap<&'static str, u64> {
     static BY_KEY: std::sync::OnceLock<FxHashMap<&'static str, u64>> = std::sync::OnceLock::new();
     BY_KEY.get_or_init(|| {

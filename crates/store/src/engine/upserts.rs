@@ -100,9 +100,9 @@ pub(crate) enum Upsert {
 }
 
 /// A session's row updated without the columns its indexes hold (`station_id`,
-/// `transaction_id`, `state`, `started_at`), with the arguments of [`Upsert::Session`]'s
-/// statement; it changes nothing unless those columns already hold what the upsert would
-/// write. SQLite rewrites every index whose columns are named in `SET`, values changed or
+/// `transaction_id`, `state`, `started_at`) or that place it (`evse_id`, `connector_id`),
+/// with the arguments of [`Upsert::Session`]'s statement; it changes nothing unless all of
+/// those already hold what the upsert would write. SQLite rewrites every index whose columns are named in `SET`, values changed or
 /// not, and most session writes are meter updates that leave those columns alone: this runs
 /// first, and the full upsert only when it finds no row to change.
 pub(crate) const SESSION_UPDATE_KEEPING_KEYS: &str = "UPDATE sessions SET
