@@ -46,8 +46,10 @@ pub(crate) trait WriteConn: Send + 'static {
 
     /// Whether a group's events, station upserts, session upserts and connector upserts are
     /// written together at its end ([`WriteConn::write_rows`]) instead of one statement each
-    /// where they occur: worth it where a statement is a round trip. Any other operation
-    /// writes the pending upserts first.
+    /// where they occur: worth it where a statement is a round trip (PostgreSQL) or a trip
+    /// through a statement cache (SQLite, through rusqlite's). Any other operation writes the
+    /// pending upserts first. Both databases batch; the other path stays for a connection
+    /// that would not.
     const BATCH_ROWS: bool = false;
 
     /// Whether the writer runs on a thread of its own (with a runtime of its own): because
