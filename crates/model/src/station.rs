@@ -1,15 +1,18 @@
 //! Stations, their EVSEs and connectors.
 
 use std::fmt;
+use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::{ChargingState, ConnectorStatus, Timestamp};
 
 /// The identity a charger connects with (the last segment of its WebSocket URL).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct StationId(String);
+///
+/// Shared, not copied: every frame's log entry, row and event names its station, and each
+/// copy of a `String` was an allocation (freed on another thread, the database writer's).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct StationId(Arc<str>);
 
 /// Why a text is not a usable station identity.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -41,7 +44,7 @@ impl StationId {
         if let Some(bad) = text.chars().find(|c| c.is_control() || *c == '/') {
             return Err(StationIdError::ForbiddenCharacter(bad));
         }
-        Ok(StationId(text.to_owned()))
+        Ok(StationId(Arc::from(text)))
     }
 
     /// The identity as text.
@@ -53,6 +56,20 @@ impl StationId {
 impl fmt::Display for StationId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
+    }
+}
+
+// As its text, read back unchecked (stored and sent ids were checked when they came in).
+impl Serialize for StationId {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for StationId {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<StationId, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        Ok(StationId(Arc::from(text)))
     }
 }
 
@@ -288,6 +305,19 @@ impl Station {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_station_id_is_its_text_on_the_wire_and_in_logs() {
+        let id = StationId::parse("CP-001").unwrap();
+        assert_eq!(serde_json::to_string(&id).unwrap(), r#""CP-001""#);
+        let read: StationId = serde_json::from_str(r#""CP-001""#).unwrap();
+        assert_eq!(read, id);
+        assert_eq!(format!("{id:?}"), r#"StationId("CP-001")"#);
+        assert_eq!(id.to_string(), "CP-001");
+        assert!(serde_json::from_str::<StationId>("7").is_err());
+        // A copy shares the text.
+        assert!(std::ptr::eq(id.clone().as_str(), id.as_str()));
+    }
 
     #[test]
     fn station_ids_are_checked() {

@@ -435,8 +435,9 @@ fn run(
     // profile's eight walk it twice instead of eight times), and sampled-value repairs in a
     // row likewise (its five walk to the sampled values once). At most one of the two holds
     // repairs at a time, so that each repair still sees what the ones before it left.
-    let mut members: Pending<(MemberFn, u64)> = Vec::with_capacity(8);
-    let mut sampled: Pending<SampledFn> = Vec::with_capacity(8);
+    // Empty until a repair of the kind comes: most outbound payloads meet none.
+    let mut members: Pending<(MemberFn, u64)> = Vec::new();
+    let mut sampled: Pending<SampledFn> = Vec::new();
     for (index, setting) in profile.enabled_repairs() {
         let info = &REPAIRS[*index];
         if info.direction != direction {
@@ -446,11 +447,11 @@ fn run(
             None => {}
             Some(Function::Member(repair, _)) => {
                 walk_sampled(&mut sampled, context, payload, &mut repairs);
-                members.push((info, (repair, 1 << *index), setting));
+                wait(&mut members, (info, (repair, 1 << *index), setting));
             }
             Some(Function::Sampled(repair)) => {
                 walk_members(&mut members, context, payload, &mut repairs);
-                sampled.push((info, repair, setting));
+                wait(&mut sampled, (info, repair, setting));
             }
             Some(Function::Payload(repair)) => {
                 walk_members(&mut members, context, payload, &mut repairs);
@@ -463,6 +464,15 @@ fn run(
     walk_members(&mut members, context, payload, &mut repairs);
     walk_sampled(&mut sampled, context, payload, &mut repairs);
     repairs
+}
+
+/// Adds a repair to those waiting, with room for a whole run at the first (one allocation
+/// where growing from nothing took two).
+fn wait<T>(pending: &mut Vec<T>, entry: T) {
+    if pending.capacity() == 0 {
+        pending.reserve_exact(8);
+    }
+    pending.push(entry);
 }
 
 /// Repairs waiting to share a walk, in their order.

@@ -50,7 +50,23 @@ impl fmt::Display for MemberPath<'_> {
 /// that grows and shrinks with the walk, and only down to the objects and arrays: a scalar
 /// member's path is its holder's and its key, joined when a change is described.
 pub(crate) fn walk(value: &mut Value, visit: &mut dyn FnMut(&Member<'_>, &mut Value)) {
-    walk_at(value, &mut String::with_capacity(64), None, visit);
+    with_path_buffer(|path| walk_at(value, path, None, visit));
+}
+
+thread_local! {
+    /// The path buffer of the walks on this thread: a payload is walked several times per
+    /// frame, and each walk took a buffer of its own from the allocator.
+    static PATH: std::cell::Cell<String> = const { std::cell::Cell::new(String::new()) };
+}
+
+/// Runs `walk` with this thread's path buffer, empty. A walk started inside another (a repair
+/// that walks from its visitor) finds the buffer taken and grows one of its own.
+fn with_path_buffer<R>(walk: impl FnOnce(&mut String) -> R) -> R {
+    let mut path = PATH.take();
+    path.clear();
+    let result = walk(&mut path);
+    PATH.set(path);
+    result
 }
 
 /// True for the values that can hold members.
@@ -158,7 +174,7 @@ pub(crate) fn objects_under(
     key: &str,
     visit: &mut dyn FnMut(&str, &mut serde_json::Map<String, Value>),
 ) {
-    objects_at(value, &mut String::with_capacity(64), key, visit);
+    with_path_buffer(|path| objects_at(value, path, key, visit));
 }
 
 fn objects_at(
@@ -215,6 +231,30 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    #[test]
+    fn walks_in_walks_and_walks_after_walks_start_from_the_top() {
+        let mut payload = json!({"a": {"b": 1}, "c": [{"d": 2}]});
+        let mut outer = Vec::new();
+        let mut inner = Vec::new();
+        walk(&mut payload, &mut |member, value| {
+            outer.push(member.path().to_string());
+            if member.key == "a" {
+                // A walk from the visitor: the thread's buffer is the outer walk's just now.
+                walk(&mut value.clone(), &mut |member, _| {
+                    inner.push(member.path().to_string());
+                });
+            }
+        });
+        assert_eq!(outer, ["a", "a.b", "c", "c[0].d"]);
+        assert_eq!(inner, ["b"]);
+        // The buffer went back to the thread holding a path; the next walk starts empty.
+        let mut again = Vec::new();
+        objects_under(&mut payload, "c", &mut |path, _| {
+            again.push(path.to_owned())
+        });
+        assert_eq!(again, ["c[0]"]);
+    }
 
     #[test]
     fn members_and_objects_are_met_with_their_paths() {

@@ -21,7 +21,7 @@ use serde::Serialize;
 use tokio::time::Instant;
 use zaryad_model::StationId;
 
-use super::rows::{parse_direction, parse_timestamp_text, timestamp_text};
+use super::rows::{parse_direction, parse_timestamp_text, timestamp_text, with_timestamp_text};
 use crate::{FrameRecord, StoreError};
 
 /// Most frames in one batch.
@@ -321,7 +321,7 @@ fn batch_bytes(frames: &[FrameRecord]) -> Result<Vec<u8>, StoreError> {
     out.push(LENGTH_PREFIXED);
     for frame in frames {
         put_str(&mut out, frame.direction.as_str())?;
-        put_str(&mut out, &timestamp_text(&frame.at))?;
+        with_timestamp_text(&frame.at, |at| put_str(&mut out, at))?;
         put_str(&mut out, &frame.ocpp_version)?;
         put_opt(&mut out, frame.action.as_deref())?;
         put_opt(&mut out, frame.message_id.as_deref())?;

@@ -225,7 +225,8 @@ pub(crate) async fn apply<C: WriteConn>(
 }
 
 fn upsert_station(station: &Station, now: &str) -> Query {
-    Query::new(Upsert::Station.one())
+    Upsert::Station
+        .query()
         .text(station.id.as_str())
         .opt_text(station.ocpp_version.as_deref())
         .opt_text(station.vendor.as_deref())
@@ -302,7 +303,8 @@ async fn delete_station<C: WriteConn>(conn: &mut C, id: &StationId) -> Result<()
 }
 
 fn upsert_connector(station_id: &StationId, connector: &Connector) -> Query {
-    Query::new(Upsert::Connector.one())
+    Upsert::Connector
+        .query()
         .text(station_id.as_str())
         .int(i64::from(connector.evse_id))
         .int(i64::from(connector.connector_id))
@@ -329,7 +331,8 @@ async fn write_session<C: WriteConn>(conn: &mut C, session: &Session) -> Result<
 }
 
 fn upsert_session(session: &Session) -> Result<Query, StoreError> {
-    Ok(Query::new(Upsert::Session.one())
+    Ok(Upsert::Session
+        .query()
         .text(session.id.as_str())
         .text(session.station_id.as_str())
         .int(i64::from(session.evse_id))

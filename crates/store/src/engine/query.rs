@@ -36,9 +36,15 @@ pub(crate) struct Query {
 impl Query {
     /// A statement with fixed text.
     pub(crate) fn new(sql: &'static str) -> Query {
+        Query::with_capacity(sql, 0)
+    }
+
+    /// A statement with fixed text and room for `args` arguments from the start: for those
+    /// built for every frame, whose argument vector otherwise grew (and was copied) four times.
+    pub(crate) fn with_capacity(sql: &'static str, args: usize) -> Query {
         Query {
             sql: Cow::Borrowed(sql),
-            args: Vec::new(),
+            args: Vec::with_capacity(args),
         }
     }
 

@@ -25,13 +25,20 @@ use crate::{
 /// chrono's formatter, which reads its format at run time, took ~650 instructions for each.
 /// Years outside 0000-9999 and leap seconds, which that layout cannot hold, go through chrono.
 pub(crate) fn timestamp_text(at: &Timestamp) -> String {
+    with_timestamp_text(at, str::to_owned)
+}
+
+/// Calls `use_text` with `at`'s stored text ([`timestamp_text`]) from a buffer on the stack:
+/// for text copied on at once, as into a frame batch, where the `String` was an allocation
+/// per frame.
+pub(crate) fn with_timestamp_text<R>(at: &Timestamp, use_text: impl FnOnce(&str) -> R) -> R {
     // UTC already: no offset to add for each field, as `DateTime`'s own accessors would.
     let naive = at.naive_utc();
     let (date, time) = (naive.date(), naive.time());
     let nanosecond = time.nanosecond();
     let year = match u32::try_from(date.year()) {
         Ok(year) if year <= 9999 && nanosecond < 1_000_000_000 => year,
-        _ => return at.to_rfc3339_opts(SecondsFormat::Nanos, true),
+        _ => return use_text(&at.to_rfc3339_opts(SecondsFormat::Nanos, true)),
     };
     let mut text = *b"0000-00-00T00:00:00.000000000Z";
     put_digits(&mut text[0..4], year);
@@ -42,8 +49,8 @@ pub(crate) fn timestamp_text(at: &Timestamp) -> String {
     put_digits(&mut text[17..19], time.second());
     put_digits(&mut text[20..29], nanosecond);
     match std::str::from_utf8(&text) {
-        Ok(text) => text.to_owned(),
-        Err(_) => at.to_rfc3339_opts(SecondsFormat::Nanos, true),
+        Ok(text) => use_text(text),
+        Err(_) => use_text(&at.to_rfc3339_opts(SecondsFormat::Nanos, true)),
     }
 }
 

@@ -6,7 +6,7 @@
 use std::collections::HashSet;
 use std::hash::{Hash, Hasher};
 
-use super::query::Arg;
+use super::query::{Arg, Query};
 
 macro_rules! session_columns {
     () => {
@@ -135,6 +135,20 @@ impl Upsert {
             Upsert::Station | Upsert::Session => 1,
             Upsert::Connector => 3,
         }
+    }
+
+    /// How many arguments a row has.
+    pub(crate) fn arg_count(self) -> usize {
+        match self {
+            Upsert::Station => 13,
+            Upsert::Session => 22,
+            Upsert::Connector => 9,
+        }
+    }
+
+    /// A row's statement, with room for its arguments.
+    pub(crate) fn query(self) -> Query {
+        Query::with_capacity(self.one(), self.arg_count())
     }
 
     /// The statement for one row (`$1`, `$2`, … in argument order).
@@ -266,6 +280,23 @@ mod tests {
 
     fn row(key: &str, n: i64) -> Vec<Arg> {
         vec![Arg::Text(Some(key.to_owned())), Arg::Int(Some(n))]
+    }
+
+    #[test]
+    fn each_kind_makes_room_for_its_placeholders() {
+        for kind in Upsert::ALL.iter().copied() {
+            let highest = kind
+                .one()
+                .split('$')
+                .skip(1)
+                .filter_map(|rest| {
+                    let digits = rest.split(|c: char| !c.is_ascii_digit()).next()?;
+                    digits.parse::<usize>().ok()
+                })
+                .max();
+            assert_eq!(highest, Some(kind.arg_count()), "{kind:?}");
+            assert_eq!(kind.query().args.capacity(), kind.arg_count(), "{kind:?}");
+        }
     }
 
     #[test]
