@@ -248,7 +248,7 @@ mod tests {
         });
         assert_eq!(outer, ["a", "a.b", "c", "c[0].d"]);
         assert_eq!(inner, ["b"]);
-        // The buffer went back to the thread holding a path; the next walk starts empty.
+        // Both buffers went back empty: the next walk's paths start from the top.
         let mut again = Vec::new();
         objects_under(&mut payload, "c", &mut |path, _| {
             again.push(path.to_owned())
