@@ -293,7 +293,33 @@ impl Frame {
     ///
     /// Compact because some chargers parse frames positionally and choke on whitespace.
     pub fn to_text(&self) -> String {
-        self.to_value().to_string()
+        // Written from the frame's parts as they are: through `to_value` every frame sent
+        // first copied its whole payload into a new array.
+        let text = match self {
+            Frame::Call {
+                message_id,
+                action,
+                payload,
+            } => serde_json::to_string(&(2u8, message_id, action, payload)),
+            Frame::CallResult {
+                message_id,
+                payload,
+            } => serde_json::to_string(&(3u8, message_id, payload)),
+            Frame::CallError {
+                message_id,
+                error_code,
+                error_description,
+                error_details,
+            } => serde_json::to_string(&(
+                4u8,
+                message_id,
+                error_code.as_str(),
+                error_description,
+                error_details,
+            )),
+        };
+        // Text, numbers and JSON values always serialize; the value's own text otherwise.
+        text.unwrap_or_else(|_| self.to_value().to_string())
     }
 }
 
@@ -419,6 +445,38 @@ mod tests {
         );
         check_error(r#"[3,"x"]"#, "x", ErrorCode::RpcFrameworkError, false);
         check_error(r#"[3,{},{}]"#, "-1", ErrorCode::RpcFrameworkError, false);
+    }
+
+    #[test]
+    fn frame_text_is_the_text_of_its_array_value() {
+        let payload = json!({
+            "idTag": "ÄB\"c\\\u{1}",
+            "meterValue": [{"sampledValue": [{"value": "1.50"}], "n": 1.50, "big": 18446744073709551615u64}],
+            "empty": [], "none": null, "yes": true, "neg": -7
+        });
+        let frames = [
+            Frame::call("1", "MeterValues", payload.clone()),
+            Frame::call("\u{2028}id", "DataTransfer", json!({"data": "text\u{7f}"})),
+            Frame::CallResult {
+                message_id: "2".into(),
+                payload: payload.clone(),
+            },
+            Frame::CallResult {
+                message_id: "3".into(),
+                payload: json!({}),
+            },
+            Frame::call_error("4", "GenericError", "a \"quoted\" description"),
+            Frame::CallError {
+                message_id: "5".into(),
+                error_code: "InternalError".into(),
+                error_description: String::new(),
+                error_details: payload,
+            },
+        ];
+        for frame in frames {
+            assert_eq!(frame.to_text(), frame.to_value().to_string(), "{frame:?}");
+            assert_eq!(Frame::parse(&frame.to_text()).unwrap(), frame);
+        }
     }
 
     #[test]
