@@ -242,7 +242,7 @@ const PACK_LEVEL: i32 = 1;
 /// CALL every few seconds or less has one to four frames in a batch when the flush interval
 /// closes it. At level 1 such a batch cost 5–6.5 µs, nearly all of it building the block's
 /// Huffman and FSE tables whatever the size; this level stores literals as they are and took
-/// 1.5–2.5 µs for batches 17–21 % larger (recorded batches of one to four frames).
+/// 1.5–2.5 µs for batches 16–22 % larger (recorded batches of one to four frames).
 const SMALL_PACK_LEVEL: i32 = -1;
 
 /// Largest batch content packed at [`SMALL_PACK_LEVEL`]: about sixteen frames, past which the
