@@ -43,7 +43,8 @@ async fn simulated_fleet_runs_sessions_without_errors() {
         warmup: Duration::from_secs(1),
         drain_timeout: Duration::from_secs(5),
         ledger: Some(ledger_path.clone()),
-        server_pid: None,
+        // The server runs in this process: its CPU is the simulator's too.
+        server_pid: Some(std::process::id()),
     })
     .await
     .unwrap();
@@ -79,6 +80,20 @@ async fn simulated_fleet_runs_sessions_without_errors() {
             .all(|second| second.answered > 50),
         "{text}"
     );
+    if cfg!(target_os = "linux") {
+        let cpu = summary
+            .cpu
+            .as_ref()
+            .expect("the CPU of the measured window");
+        assert!((cpu.window_s - 4.0).abs() < 0.5, "{text}");
+        assert!(cpu.machine_cores > 0.0, "{text}");
+        // Read a moment apart: a tick (10 ms) may fall between the two reads.
+        assert!(
+            (cpu.server_cores - cpu.sim_cores).abs() <= 0.01,
+            "one process: {text}"
+        );
+        assert!(cpu.server_us_per_call.is_some_and(|us| us > 0.0), "{text}");
+    }
     assert!(summary.sessions_stopped >= 6, "{text}");
     assert!(summary.per_action.contains_key("DataTransfer"), "{text}");
     assert!(

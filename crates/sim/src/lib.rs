@@ -7,6 +7,7 @@
 //!   the CSMS's CALLs, reconnects.
 //! - [`run`]: whole runs (`run`, `saturate`, `idle`, `storm`) and their JSON [`run::Summary`].
 //! - [`stats`], [`ledger`]: HDR histograms per action; the ledger of acknowledged stops.
+//! - [`cpu`]: where the CPU went over a run's measured window (server, simulator, the rest).
 //! - [`replay`]: send a recorded trace from one charger and show the answers.
 //!
 //! The `zaryad-sim` binary is a thin CLI over this library; the end-to-end tests drive it
@@ -17,6 +18,7 @@
 
 pub mod charger;
 pub mod connect;
+pub mod cpu;
 pub mod dialect;
 pub mod fleet;
 pub mod ledger;

@@ -175,7 +175,8 @@ struct RunArgs {
     /// How long to wait for outstanding answers at the end, seconds.
     #[arg(long, default_value_t = 10)]
     drain_secs: u64,
-    /// The server's process id: its RSS is reported.
+    /// The server's process id: its RSS is reported, and the CPU over the measured window (the
+    /// server's, the simulator's and the rest of the machine's, per CALL answered).
     #[arg(long)]
     server_pid: Option<u32>,
 }
@@ -198,6 +199,10 @@ struct SaturateArgs {
     /// How long to wait for outstanding answers at the end, seconds.
     #[arg(long, default_value_t = 10)]
     drain_secs: u64,
+    /// The server's process id: the CPU over the measured window is reported (see `run
+    /// --server-pid`).
+    #[arg(long)]
+    server_pid: Option<u32>,
 }
 
 #[derive(Debug, Args)]
@@ -328,7 +333,7 @@ async fn main() -> anyhow::Result<()> {
                 warmup: Duration::from_secs(args.warmup_secs),
                 drain_timeout: Duration::from_secs(args.drain_secs),
                 ledger: args.ledger,
-                server_pid: None,
+                server_pid: args.server_pid,
             })
             .await?;
             finish(&summary, args.common.summary.as_deref())

@@ -13,6 +13,7 @@ use tokio::time::Instant;
 
 use crate::charger::{Charger, SetupError, Shared};
 use crate::connect::{ConnectError, Target};
+use crate::cpu::{CpuSnapshot, CpuSummary};
 use crate::dialect::{CycleShape, session_cycle};
 use crate::fleet::{ChargerSpec, FleetConfig, census};
 use crate::ledger::Ledger;
@@ -166,6 +167,9 @@ pub struct Summary {
     pub first_errors: Vec<String>,
     /// The server's memory, when its process id was given.
     pub server_rss: Option<RssSummary>,
+    /// CPU over the measured window (`run` and `saturate`), when the server's process id was
+    /// given: the server's, the simulator's and the rest of the machine's.
+    pub cpu: Option<CpuSummary>,
     /// The reconnect storm after a restart (`storm --await-restart`).
     pub restart: Option<RestartSummary>,
     /// The measured window second by second (`run` and `saturate`), by scheduled time.
@@ -416,7 +420,10 @@ pub async fn run(config: RunConfig) -> Result<Summary, SimError> {
     // A short lead so that every charger has seen the start before its first slot is due.
     let start = Instant::now() + Duration::from_millis(200);
     let _ = go_tx.send(Some(start));
+    tokio::time::sleep_until(start + warmup).await;
+    let cpu_start = CpuSnapshot::take(config.server_pid);
     tokio::time::sleep_until(start + warmup + config.duration).await;
+    let cpu_end = CpuSnapshot::take(config.server_pid);
     let _ = stop_tx.send(true);
     let rss_after = config.server_pid.and_then(rss_kib);
     let waited = tokio::time::timeout(config.drain_timeout + Duration::from_secs(10), async {
@@ -440,6 +447,9 @@ pub async fn run(config: RunConfig) -> Result<Summary, SimError> {
     };
     let stats = shared.stats().clone();
     let setup = shared.setup().clone();
+    let cpu = config
+        .server_pid
+        .and_then(|_| CpuSummary::between(&cpu_start, &cpu_end, stats.answered_in_window));
     Ok(summarize(SummaryParts {
         mode,
         url: &config.connect.url,
@@ -453,6 +463,7 @@ pub async fn run(config: RunConfig) -> Result<Summary, SimError> {
         offered,
         stats: &stats,
         server_rss: rss_summary(rss_before, rss_after, count - failures.len()),
+        cpu,
         restart: None,
     }))
 }
@@ -470,6 +481,7 @@ struct SummaryParts<'a> {
     offered: Option<f64>,
     stats: &'a Stats,
     server_rss: Option<RssSummary>,
+    cpu: Option<CpuSummary>,
     restart: Option<RestartSummary>,
 }
 
@@ -531,12 +543,13 @@ fn summarize(parts: SummaryParts<'_>) -> Summary {
         error_kinds,
         first_errors,
         server_rss: parts.server_rss,
+        cpu: parts.cpu,
         restart: parts.restart,
         timeline: stats.timeline.summary(),
     }
 }
 
-fn round3(value: f64) -> f64 {
+pub(crate) fn round3(value: f64) -> f64 {
     (value * 1000.0).round() / 1000.0
 }
 
@@ -758,6 +771,7 @@ pub async fn hold(config: HoldConfig) -> Result<Summary, SimError> {
         offered: None,
         stats: &stats,
         server_rss: rss_summary(rss_before, rss_after, admitted),
+        cpu: None,
         restart,
     }))
 }
