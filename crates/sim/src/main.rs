@@ -199,8 +199,8 @@ struct SaturateArgs {
     /// How long to wait for outstanding answers at the end, seconds.
     #[arg(long, default_value_t = 10)]
     drain_secs: u64,
-    /// The server's process id: the CPU over the measured window is reported (see `run
-    /// --server-pid`).
+    /// The server's process id: its RSS is reported, and the CPU over the measured window
+    /// (see `run --server-pid`).
     #[arg(long)]
     server_pid: Option<u32>,
 }
