@@ -24,15 +24,13 @@ pub struct CpuSnapshot {
 }
 
 impl CpuSnapshot {
-    /// Reads the machine's busy time, the server's (when its process id is known) and this
-    /// process's.
-    pub fn take(server_pid: Option<u32>) -> CpuSnapshot {
+    /// Reads the machine's busy time, the server's and this process's.
+    pub fn take(server_pid: u32) -> CpuSnapshot {
         let read = |path: &str| std::fs::read_to_string(path).ok();
         CpuSnapshot {
             at: Instant::now(),
             machine: read("/proc/stat").as_deref().and_then(machine_busy_ticks),
-            server: server_pid
-                .and_then(|pid| read(&format!("/proc/{pid}/stat")))
+            server: read(&format!("/proc/{server_pid}/stat"))
                 .as_deref()
                 .and_then(process_ticks),
             sim: read("/proc/self/stat").as_deref().and_then(process_ticks),
@@ -187,7 +185,7 @@ mod tests {
 
     #[test]
     fn this_process_and_the_machine_can_be_read_here() {
-        let snapshot = CpuSnapshot::take(Some(std::process::id()));
+        let snapshot = CpuSnapshot::take(std::process::id());
         if cfg!(target_os = "linux") {
             assert!(snapshot.machine.is_some());
             assert!(snapshot.server.is_some());

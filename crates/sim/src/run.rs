@@ -421,9 +421,9 @@ pub async fn run(config: RunConfig) -> Result<Summary, SimError> {
     let start = Instant::now() + Duration::from_millis(200);
     let _ = go_tx.send(Some(start));
     tokio::time::sleep_until(start + warmup).await;
-    let cpu_start = CpuSnapshot::take(config.server_pid);
+    let cpu_start = config.server_pid.map(CpuSnapshot::take);
     tokio::time::sleep_until(start + warmup + config.duration).await;
-    let cpu_end = CpuSnapshot::take(config.server_pid);
+    let cpu_end = config.server_pid.map(CpuSnapshot::take);
     let _ = stop_tx.send(true);
     let rss_after = config.server_pid.and_then(rss_kib);
     let waited = tokio::time::timeout(config.drain_timeout + Duration::from_secs(10), async {
@@ -447,9 +447,9 @@ pub async fn run(config: RunConfig) -> Result<Summary, SimError> {
     };
     let stats = shared.stats().clone();
     let setup = shared.setup().clone();
-    let cpu = config
-        .server_pid
-        .and_then(|_| CpuSummary::between(&cpu_start, &cpu_end, stats.answered_in_window));
+    let cpu = cpu_start
+        .zip(cpu_end)
+        .and_then(|(start, end)| CpuSummary::between(&start, &end, stats.answered_in_window));
     Ok(summarize(SummaryParts {
         mode,
         url: &config.connect.url,
