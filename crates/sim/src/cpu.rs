@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use crate::run::round3;
+use crate::stats::round3;
 
 /// The unit of `/proc`'s CPU times: the kernel reports them in `USER_HZ`, which Linux fixes at
 /// 100 for this interface whatever its internal tick rate.

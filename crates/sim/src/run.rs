@@ -20,7 +20,7 @@ use crate::ledger::Ledger;
 use crate::rng::Rng;
 use crate::schedule::{Pace, Schedule, Timers, cycle_span, fixed_interval, fixed_phase, lead_in};
 use crate::stats::{
-    ActionSummary, CallTotals, LatencySummary, SecondSummary, Stats, new_histogram, record,
+    ActionSummary, CallTotals, LatencySummary, SecondSummary, Stats, new_histogram, record, round3,
 };
 
 /// Why a run could not be carried out at all (charger failures are counted, not errors).
@@ -547,10 +547,6 @@ fn summarize(parts: SummaryParts<'_>) -> Summary {
         restart: parts.restart,
         timeline: stats.timeline.summary(),
     }
-}
-
-pub(crate) fn round3(value: f64) -> f64 {
-    (value * 1000.0).round() / 1000.0
 }
 
 /// An `idle` or `storm`: connect the fleet, hold it, optionally ride out a server restart.

@@ -66,7 +66,8 @@ impl LatencySummary {
     }
 }
 
-fn round3(value: f64) -> f64 {
+/// A figure of the summary, to three decimals.
+pub(crate) fn round3(value: f64) -> f64 {
     (value * 1000.0).round() / 1000.0
 }
 
