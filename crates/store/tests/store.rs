@@ -502,6 +502,50 @@ async fn a_connecting_station_is_read_with_its_connectors_and_active_sessions(db
         Engine::Sqlite => assert_eq!(read.state, None),
     }
 
+    // The newer session stops: it leaves the active ones (and the connect's read) and joins
+    // the station's completed ones, its place in the lists kept.
+    let mut stopped = newer.clone();
+    stopped.state = SessionState::Completed;
+    stopped.ended_at = Some(at(25, 0));
+    stopped.meter_stop_wh = Some(1_011_700.5);
+    stopped.stop_reason = Some(StopReason::Local);
+    store
+        .commit(batch(vec![WriteOp::UpsertSession(stopped.clone())]))
+        .await
+        .unwrap();
+    let listed = |state| {
+        let store = store.clone();
+        let station_id = station.id.clone();
+        async move {
+            store
+                .sessions(&SessionFilter {
+                    station_id: Some(station_id),
+                    state,
+                    limit: 1000,
+                })
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(listed(Some(SessionState::Active)).await, [older.clone()]);
+    assert_eq!(
+        listed(Some(SessionState::Completed)).await,
+        [completed.clone(), stopped.clone()]
+    );
+    assert_eq!(
+        listed(None).await,
+        [completed.clone(), stopped.clone(), older.clone()]
+    );
+    assert_eq!(store.session("s-n2").await.unwrap(), Some(stopped));
+    if engine == Engine::Postgres {
+        let read = store
+            .station_credentials(&station.id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(read.state.unwrap().active_sessions, [older.clone()]);
+    }
+
     // A station without connectors or sessions has an empty state, not a missing one.
     let bare = store
         .station_credentials(&id("CP-O"))
@@ -1973,6 +2017,11 @@ async fn released_migrations_are_never_edited() {
             SQLITE_0009_SHA384,
             POSTGRES_0009_SHA384,
         ),
+        (
+            "0010_active_sessions_index.sql",
+            SQLITE_0010_SHA384,
+            POSTGRES_0010_SHA384,
+        ),
     ];
     let expected = released.iter().flat_map(|(file, sqlite, postgres)| {
         [("sqlite", *file, *sqlite), ("postgres", *file, *postgres)]
@@ -1994,6 +2043,8 @@ async fn released_migrations_are_never_edited() {
     }
 }
 
+const SQLITE_0010_SHA384: &str = "313ad47760fbea34f062dc7ac0319fdbfb29c2d38fd262a16d80f7d0f701b60af93fed51beac3ae79cec6ca7c7472d91";
+const POSTGRES_0010_SHA384: &str = "c81a176806f758256fb9db78283abbf83c517c5e62cac9575b43510ec7d2135231ef65d480a9e12a90a5408c436a104f";
 const SQLITE_0009_SHA384: &str = "76fca1fb7df4a8c156e3425dedfc1ecb6bcde9d43b0e9a4a55b5b6c7a950f07bebfa1ee6587f8d1ff029701dd500c212";
 const POSTGRES_0009_SHA384: &str = "3dc2ec3f1be526e2708a8e8864f0f90e80b70cf422bfca51ae57101a23440ab288a57addba5144142181c97afc2903ea";
 const SQLITE_0008_SHA384: &str = "4a703dd7c9c2527fa91a8b79fe5399c37e7fdd5e860ea46048cb984b8e274274f0c3773c2139a56656b981d7c34b4501";

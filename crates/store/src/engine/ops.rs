@@ -11,7 +11,7 @@ use super::readings::{ReadingRow, reading_rows};
 use super::rows::{
     names_json, opt_timestamp_text, register_history_json, timestamp_text, u64_to_i64, value_json,
 };
-use super::upserts::{SESSION_UPDATE_KEEPING_KEYS, Upsert, last_per_key};
+use super::upserts::{SESSION_UPDATES, Upsert, last_per_key};
 use super::writer::WriteConn;
 use crate::{
     ApiToken, AttemptOutcome, DeliveryAttempt, DeliveryStatus, NewWebhook, ProvisionStation,
@@ -316,17 +316,20 @@ fn upsert_connector(station_id: &StationId, connector: &Connector) -> Query {
         .opt_text(opt_timestamp_text(connector.status_at.as_ref()))
 }
 
-/// Writes a session where rows are not batched: the update that leaves the indexed columns
-/// alone first ([`SESSION_UPDATE_KEEPING_KEYS`]), the full upsert only when it changed nothing.
+/// Writes a session where rows are not batched: the first of [`SESSION_UPDATES`] that finds
+/// its row, the full upsert only when none did.
 async fn write_session<C: WriteConn>(conn: &mut C, session: &Session) -> Result<(), StoreError> {
     let upsert = upsert_session(session)?;
-    let update = Query {
-        sql: std::borrow::Cow::Borrowed(SESSION_UPDATE_KEEPING_KEYS),
-        args: upsert.args.clone(),
-    };
-    if conn.execute(update).await? == 0 {
-        conn.execute(upsert).await?;
+    for sql in SESSION_UPDATES {
+        let update = Query {
+            sql: std::borrow::Cow::Borrowed(sql),
+            args: upsert.args.clone(),
+        };
+        if conn.execute(update).await? > 0 {
+            return Ok(());
+        }
     }
+    conn.execute(upsert).await?;
     Ok(())
 }
 

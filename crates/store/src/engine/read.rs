@@ -33,6 +33,16 @@ pub(crate) trait Reader: Send + Sync + 'static {
 /// The number of rows a listing returns when the caller asks for 0.
 const DEFAULT_LIMIT: u32 = 100;
 
+/// The condition "the session is active", spelled as a literal: the planner uses the active
+/// sessions' partial index (migration 0010) only for a query whose condition is the index's
+/// own, which a bound parameter cannot show it.
+macro_rules! active {
+    () => {
+        "state = 'active'"
+    };
+}
+const ACTIVE: &str = active!();
+
 fn limit(requested: u32) -> i64 {
     i64::from(if requested == 0 {
         DEFAULT_LIMIT
@@ -96,17 +106,18 @@ pub(crate) async fn station_credentials(
     }
     // A connecting station's connectors and active sessions come with its row: on PostgreSQL
     // each read is a round trip and most of a reconnect storm's database time.
-    let query = Query::new(
+    let query = Query::new(concat!(
         "SELECT s.*,
             (SELECT COALESCE(json_agg(c ORDER BY c.evse_id, c.connector_id), '[]')::text
                FROM connectors c WHERE c.station_id = s.id) AS nested_connectors,
             (SELECT COALESCE(json_agg(x ORDER BY x.started_at DESC, x.seq DESC), '[]')::text
-               FROM (SELECT * FROM sessions WHERE station_id = s.id AND state = $2
-                     ORDER BY started_at DESC, seq DESC LIMIT $3) x) AS nested_sessions
+               FROM (SELECT * FROM sessions WHERE station_id = s.id AND ",
+        active!(),
+        "
+                     ORDER BY started_at DESC, seq DESC LIMIT $2) x) AS nested_sessions
          FROM stations s WHERE s.id = $1",
-    )
+    ))
     .text(id.as_str())
-    .text(SessionState::Active.as_str())
     .int(i64::from(ACTIVE_SESSIONS_LOADED));
     one(pool, query, |row| {
         Ok(StationCredentials {
@@ -157,6 +168,7 @@ pub(crate) async fn session_by_transaction(
 struct Conditions {
     sql: String,
     args: Vec<Arg>,
+    any: bool,
 }
 
 impl Conditions {
@@ -164,16 +176,15 @@ impl Conditions {
         Conditions {
             sql: select.to_owned(),
             args: Vec::new(),
+            any: false,
         }
     }
 
     /// Adds `condition`, in which each `?` stands for the placeholder of the next of `args`.
     fn and(&mut self, condition: &str, args: Vec<Arg>) {
-        self.sql.push_str(if self.args.is_empty() {
-            " WHERE "
-        } else {
-            " AND "
-        });
+        self.sql
+            .push_str(if self.any { " AND " } else { " WHERE " });
+        self.any = true;
         for (n, piece) in condition.split('?').enumerate() {
             if n > 0 {
                 self.sql.push_str(&format!("${}", self.args.len() + n));
@@ -203,17 +214,22 @@ pub(crate) async fn sessions(
     pool: &dyn Reader,
     filter: &SessionFilter,
 ) -> Result<Vec<Session>, StoreError> {
+    all(pool, sessions_query(filter), rows::session).await
+}
+
+fn sessions_query(filter: &SessionFilter) -> Query {
     // Built per filter rather than `($1 IS NULL OR …)`, which would keep the planner from
     // using the indexes.
     let mut conditions = Conditions::new("SELECT * FROM sessions");
     if let Some(station_id) = &filter.station_id {
         conditions.and("station_id = ?", vec![text_arg(station_id.as_str())]);
     }
-    if let Some(state) = filter.state {
-        conditions.and("state = ?", vec![text_arg(state.as_str())]);
+    match filter.state {
+        Some(SessionState::Active) => conditions.and(ACTIVE, Vec::new()),
+        Some(state) => conditions.and("state = ?", vec![text_arg(state.as_str())]),
+        None => {}
     }
-    let query = conditions.finish(" ORDER BY started_at DESC, seq DESC", limit(filter.limit));
-    all(pool, query, rows::session).await
+    conditions.finish(" ORDER BY started_at DESC, seq DESC", limit(filter.limit))
 }
 
 pub(crate) async fn sessions_between(
@@ -514,4 +530,72 @@ pub(crate) async fn station_configuration(
 
 pub(crate) async fn ping(pool: &dyn Reader) -> Result<(), StoreError> {
     pool.fetch_optional(Query::new("SELECT 1")).await.map(drop)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_active_literal_is_the_active_state() {
+        assert_eq!(
+            ACTIVE,
+            format!("state = '{}'", SessionState::Active.as_str())
+        );
+    }
+
+    /// What SQLite's planner does with `query`: the detail lines of `EXPLAIN QUERY PLAN`.
+    async fn sqlite_plan(query: &Query) -> String {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = crate::sqlite::writer_conn(&dir).await;
+        let mut statement = conn
+            .conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {}", query.sql))
+            .unwrap();
+        // Unbound parameters are NULL, which the plan does not depend on.
+        let mut rows = statement.raw_query();
+        let mut details = Vec::new();
+        while let Some(row) = rows.next().unwrap() {
+            details.push(row.get::<_, String>(3).unwrap());
+        }
+        details.join("; ")
+    }
+
+    #[tokio::test]
+    async fn listing_sessions_by_station_and_state_uses_an_index_for_each_filter() {
+        let station = StationId::parse("CP-1").unwrap();
+        let filter = |station_id: Option<&StationId>, state| SessionFilter {
+            station_id: station_id.cloned(),
+            state,
+            limit: 10,
+        };
+        // A station's active sessions, read at every connect: the partial index of the active
+        // ones, in the order asked for (no sort step).
+        let plan = sqlite_plan(&sessions_query(&filter(
+            Some(&station),
+            Some(SessionState::Active),
+        )))
+        .await;
+        assert!(
+            plan.contains("USING INDEX sessions_active_by_station"),
+            "{plan}"
+        );
+        assert!(!plan.contains("TEMP B-TREE"), "{plan}");
+        // A station's completed sessions and all of them: its sessions newest first.
+        for state in [Some(SessionState::Completed), None] {
+            let plan = sqlite_plan(&sessions_query(&filter(Some(&station), state))).await;
+            assert!(
+                plan.contains("USING INDEX sessions_by_station_start"),
+                "{plan}"
+            );
+            assert!(!plan.contains("TEMP B-TREE"), "{plan}");
+        }
+        for state in [Some(SessionState::Active), Some(SessionState::Completed)] {
+            let plan = sqlite_plan(&sessions_query(&filter(None, state))).await;
+            assert!(
+                plan.contains("USING INDEX sessions_by_state_start"),
+                "{plan}"
+            );
+        }
+    }
 }

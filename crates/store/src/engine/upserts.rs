@@ -99,15 +99,11 @@ pub(crate) enum Upsert {
     Connector,
 }
 
-/// A session's row updated without the columns its indexes hold (`station_id`,
-/// `transaction_id`, `state`, `started_at`) or that place it (`evse_id`, `connector_id`),
-/// with the arguments of [`Upsert::Session`]'s statement; it changes nothing unless all of
-/// those already hold what the upsert would write. SQLite rewrites every index whose columns are named in `SET`, values changed or
-/// not, and most session writes are meter updates that leave those columns alone: this runs
-/// first, and the full upsert only when it finds no row to change.
-pub(crate) const SESSION_UPDATE_KEEPING_KEYS: &str = "UPDATE sessions SET
-         id_token = $6,
-         ended_at = $9,
+// The columns a session's updates set besides the token and the state, and the row they
+// find: by id, and only while its keys, place and start are those the upsert would write.
+macro_rules! session_update_columns {
+    () => {
+        "ended_at = $9,
          meter_start_wh = $10,
          meter_stop_wh = $11,
          meter_last_wh = $12,
@@ -120,9 +116,47 @@ pub(crate) const SESSION_UPDATE_KEEPING_KEYS: &str = "UPDATE sessions SET
          remote_start_id = $19,
          quirks = $20,
          updated_at = $21,
-         register_history = $22
+         register_history = $22"
+    };
+}
+
+macro_rules! session_update_place {
+    () => {
+        "
      WHERE id = $1 AND station_id = $2 AND evse_id = $3 AND connector_id = $4
-         AND transaction_id = $5 AND state = $7 AND started_at = $8";
+         AND transaction_id = $5 AND started_at = $8"
+    };
+}
+
+/// A session's row updated without the columns its indexes hold (`station_id`,
+/// `transaction_id`, `state`, `started_at`) or that place it (`evse_id`, `connector_id`),
+/// with the arguments of [`Upsert::Session`]'s statement; it changes nothing unless all of
+/// those already hold what the upsert would write. SQLite rewrites every index whose columns
+/// are named in `SET`, values changed or not, and most session writes are meter updates that
+/// leave those columns alone: this runs first, and the full upsert only when neither this
+/// nor [`SESSION_UPDATE_KEEPING_PLACE`] finds a row to change.
+pub(crate) const SESSION_UPDATE_KEEPING_KEYS: &str = concat!(
+    "UPDATE sessions SET id_token = $6, ",
+    session_update_columns!(),
+    session_update_place!(),
+    " AND state = $7"
+);
+
+/// [`SESSION_UPDATE_KEEPING_KEYS`] with the state among the columns set: a session's stop.
+/// Only the indexes that hold the state are rewritten (the active sessions' and the one by
+/// state); the full upsert would also rewrite its entries by transaction, by station and by
+/// start time, the first two on a page of their station's, one more scattered page each in
+/// the group's commit.
+pub(crate) const SESSION_UPDATE_KEEPING_PLACE: &str = concat!(
+    "UPDATE sessions SET id_token = $6, state = $7, ",
+    session_update_columns!(),
+    session_update_place!()
+);
+
+/// The updates tried in turn before a session's full upsert, the cheapest first: a row that
+/// one of them changed is written.
+pub(crate) const SESSION_UPDATES: [&str; 2] =
+    [SESSION_UPDATE_KEEPING_KEYS, SESSION_UPDATE_KEEPING_PLACE];
 
 impl Upsert {
     /// Every kind, in the order they are written: stations first, which connectors refer to.
@@ -343,6 +377,62 @@ mod tests {
             assert!(many.ends_with(&one[conflict..]), "{kind:?}");
             let placeholders = one.matches('$').count();
             assert_eq!(many.matches("[]").count(), placeholders, "{kind:?}");
+        }
+    }
+
+    /// The `column = $n` pairs of an `UPDATE`'s `SET` list or `WHERE` conditions.
+    fn assignments(text: &str) -> Vec<(String, usize)> {
+        text.split(',')
+            .flat_map(|part| part.split(" AND "))
+            .filter_map(|part| {
+                let (column, value) = part.split_once('=')?;
+                let column = column.split_whitespace().last()?.to_owned();
+                let number = value.trim().strip_prefix('$')?.parse().ok()?;
+                Some((column, number))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_session_s_updates_write_each_column_from_the_upsert_s_argument() {
+        let columns: Vec<String> = session_columns!()
+            .split(',')
+            .map(|column| column.trim().to_owned())
+            .collect();
+        let keys = [
+            "id",
+            "station_id",
+            "evse_id",
+            "connector_id",
+            "transaction_id",
+            "started_at",
+        ];
+        for (sql, state_set) in [
+            (SESSION_UPDATE_KEEPING_KEYS, false),
+            (SESSION_UPDATE_KEEPING_PLACE, true),
+        ] {
+            let (set, place) = sql.split_once("WHERE").unwrap();
+            let mut found = assignments(set);
+            found.extend(assignments(place));
+            found.sort();
+            // Every column once, with the upsert's argument for it: set unless it places the
+            // row, and the state set only by the stop's update.
+            let mut expected: Vec<(String, usize)> = columns
+                .iter()
+                .enumerate()
+                .map(|(index, column)| (column.clone(), index + 1))
+                .collect();
+            expected.sort();
+            assert_eq!(found, expected, "{sql}");
+            let set_columns: Vec<String> = assignments(set)
+                .into_iter()
+                .map(|(column, _)| column)
+                .collect();
+            for column in &columns {
+                let is_set = set_columns.contains(column);
+                let should = !keys.contains(&column.as_str()) && (column != "state" || state_set);
+                assert_eq!(is_set, should, "{column} in {sql}");
+            }
         }
     }
 }

@@ -23,7 +23,7 @@ use crate::engine::ops::{EventRow, INSERT_EVENT};
 use crate::engine::query::{Arg, Query};
 use crate::engine::readings::ReadingRow;
 use crate::engine::rows::touches_json;
-use crate::engine::upserts::{SESSION_UPDATE_KEEPING_KEYS, Upsert};
+use crate::engine::upserts::{SESSION_UPDATES, Upsert};
 use crate::engine::writer::{GroupParts, WriteConn};
 
 /// Prepared statements kept per connection: every write statement of the schema, with room.
@@ -75,26 +75,33 @@ impl SqliteWriteConn {
         Ok(())
     }
 
-    /// Writes sessions, in order: each with the update that leaves the indexed columns alone
-    /// ([`SESSION_UPDATE_KEEPING_KEYS`]), and with the full upsert only where that changed
-    /// no row (a new session, or one whose state, times or keys moved).
+    /// Writes sessions, in order: each with the first of [`SESSION_UPDATES`] that finds its
+    /// row (a meter update leaves every indexed column alone, a stop all but the state), and
+    /// with the full upsert only where none did (a new session, or one whose keys or times
+    /// moved).
     fn write_sessions(&mut self, rows: &[Vec<Arg>]) -> Result<(), StoreError> {
         if rows.is_empty() {
             return Ok(());
         }
         let upsert_sql = Upsert::Session.one();
-        let mut update = self.conn.prepare_cached(SESSION_UPDATE_KEEPING_KEYS)?;
+        let mut updates = Vec::with_capacity(SESSION_UPDATES.len());
+        for sql in SESSION_UPDATES {
+            let statement = self.conn.prepare_cached(sql)?;
+            let positions = known_positions(&mut self.positions, sql, &statement).to_vec();
+            updates.push((statement, positions));
+        }
         let mut upsert = self.conn.prepare_cached(upsert_sql)?;
-        let update_positions =
-            known_positions(&mut self.positions, SESSION_UPDATE_KEEPING_KEYS, &update).to_vec();
         let upsert_positions = known_positions(&mut self.positions, upsert_sql, &upsert);
-        for args in rows {
-            bind(&mut update, &update_positions, args)?;
-            run(&mut update)?;
-            if self.conn.changes() == 0 {
-                bind(&mut upsert, upsert_positions, args)?;
-                run(&mut upsert)?;
+        'rows: for args in rows {
+            for (update, positions) in &mut updates {
+                bind(update, positions, args)?;
+                run(update)?;
+                if self.conn.changes() > 0 {
+                    continue 'rows;
+                }
             }
+            bind(&mut upsert, upsert_positions, args)?;
+            run(&mut upsert)?;
         }
         Ok(())
     }
