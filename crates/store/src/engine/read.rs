@@ -43,8 +43,14 @@ macro_rules! active {
 }
 const ACTIVE: &str = active!();
 
-// A connecting station's connectors and active sessions come with its row: on PostgreSQL each
-// read is a round trip and most of a reconnect storm's database time.
+/// A connecting station's row with its connectors and active sessions nested in it: on
+/// PostgreSQL each read is a round trip and most of a reconnect storm's database time.
+fn station_with_state(id: &StationId) -> Query {
+    Query::new(STATION_WITH_STATE)
+        .text(id.as_str())
+        .int(i64::from(ACTIVE_SESSIONS_LOADED))
+}
+
 const STATION_WITH_STATE: &str = concat!(
     "SELECT s.*,
         (SELECT COALESCE(json_agg(c ORDER BY c.evse_id, c.connector_id), '[]')::text
@@ -118,10 +124,7 @@ pub(crate) async fn station_credentials(
         })
         .await;
     }
-    let query = Query::new(STATION_WITH_STATE)
-        .text(id.as_str())
-        .int(i64::from(ACTIVE_SESSIONS_LOADED));
-    one(pool, query, |row| {
+    one(pool, station_with_state(id), |row| {
         Ok(StationCredentials {
             station_id: id.clone(),
             password_hash: rows::password_hash(row)?,
@@ -547,9 +550,7 @@ mod tests {
     }
 
     /// What SQLite's planner does with `query`: the detail lines of `EXPLAIN QUERY PLAN`.
-    async fn sqlite_plan(query: &Query) -> String {
-        let dir = tempfile::tempdir().unwrap();
-        let conn = crate::sqlite::writer_conn(&dir).await;
+    fn sqlite_plan(conn: &crate::sqlite::SqliteWriteConn, query: &Query) -> String {
         let mut statement = conn
             .conn
             .prepare(&format!("EXPLAIN QUERY PLAN {}", query.sql))
@@ -565,6 +566,8 @@ mod tests {
 
     #[tokio::test]
     async fn listing_sessions_by_station_and_state_uses_an_index_for_each_filter() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = crate::sqlite::writer_conn(&dir).await;
         let station = StationId::parse("CP-1").unwrap();
         let filter = |station_id: Option<&StationId>, state| SessionFilter {
             station_id: station_id.cloned(),
@@ -573,11 +576,10 @@ mod tests {
         };
         // A station's active sessions, read at every connect: the partial index of the active
         // ones, in the order asked for (no sort step).
-        let plan = sqlite_plan(&sessions_query(&filter(
-            Some(&station),
-            Some(SessionState::Active),
-        )))
-        .await;
+        let plan = sqlite_plan(
+            &conn,
+            &sessions_query(&filter(Some(&station), Some(SessionState::Active))),
+        );
         assert!(
             plan.contains("USING INDEX sessions_active_by_station"),
             "{plan}"
@@ -585,7 +587,7 @@ mod tests {
         assert!(!plan.contains("TEMP B-TREE"), "{plan}");
         // A station's completed sessions and all of them: its sessions newest first.
         for state in [Some(SessionState::Completed), None] {
-            let plan = sqlite_plan(&sessions_query(&filter(Some(&station), state))).await;
+            let plan = sqlite_plan(&conn, &sessions_query(&filter(Some(&station), state)));
             assert!(
                 plan.contains("USING INDEX sessions_by_station_start"),
                 "{plan}"
@@ -593,7 +595,7 @@ mod tests {
             assert!(!plan.contains("TEMP B-TREE"), "{plan}");
         }
         for state in [Some(SessionState::Active), Some(SessionState::Completed)] {
-            let plan = sqlite_plan(&sessions_query(&filter(None, state))).await;
+            let plan = sqlite_plan(&conn, &sessions_query(&filter(None, state)));
             assert!(
                 plan.contains("USING INDEX sessions_by_state_start"),
                 "{plan}"
@@ -617,20 +619,14 @@ mod tests {
             .unwrap();
         let station = StationId::parse("CP-1").unwrap();
         let listing = sessions_query(&SessionFilter {
-            station_id: Some(station),
+            station_id: Some(station.clone()),
             state: Some(SessionState::Active),
             limit: 10,
         });
-        for (sql, args) in [
-            (
-                STATION_WITH_STATE,
-                vec![text_arg("CP-1"), Arg::Int(Some(10))],
-            ),
-            (&*listing.sql, listing.args.clone()),
-        ] {
-            let text = format!("EXPLAIN {sql}");
+        for query in [station_with_state(&station), listing] {
+            let text = format!("EXPLAIN {}", query.sql);
             let mut explain = sqlx::query_scalar::<_, String>(&text);
-            for arg in args {
+            for arg in query.args {
                 explain = match arg {
                     Arg::Text(text) => explain.bind(text),
                     Arg::Int(number) => explain.bind(number),
