@@ -125,7 +125,9 @@ mod tests {
                 .unwrap()
         };
         assert_eq!(pragma("journal_mode"), "wal");
+        // The writer's VFS holds a commit's writes until its sync, which needs FULL.
         assert_eq!(pragma("synchronous"), "2", "FULL");
+        assert!(zaryad_wal_vfs::opened_through(&writer.conn));
         assert_eq!(pragma("foreign_keys"), "1");
     }
 

@@ -147,12 +147,20 @@ impl SqliteWriteConn {
 }
 
 fn connect(path: &Path, busy_timeout: Duration) -> Result<Connection, StoreError> {
-    let conn = Connection::open_with_flags(
+    // Through zaryad-wal: a commit's WAL frames go to the file in one write, not two a page.
+    zaryad_wal_vfs::register().map_err(|code| {
+        StoreError::Config(format!(
+            "SQLite refused the writer's VFS: {}",
+            rusqlite::ffi::code_to_str(code)
+        ))
+    })?;
+    let conn = Connection::open_with_flags_and_vfs(
         path,
         OpenFlags::SQLITE_OPEN_READ_WRITE
             | OpenFlags::SQLITE_OPEN_CREATE
             | OpenFlags::SQLITE_OPEN_NO_MUTEX
             | OpenFlags::SQLITE_OPEN_URI,
+        zaryad_wal_vfs::NAME,
     )?;
     conn.busy_timeout(busy_timeout)?;
     let journal: String =
