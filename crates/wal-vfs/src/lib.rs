@@ -38,8 +38,9 @@ pub const NAME: &str = "zaryad-wal";
 /// [`NAME`] as SQLite takes it.
 const C_NAME: &CStr = c"zaryad-wal";
 
-/// Held bytes past which a write hands the run over first: a group commit of a busy node is a
-/// few hundred KiB, and the buffer, once grown, is kept for the file's life.
+/// Held bytes past which a write hands the run over first (a larger write is held alone): a
+/// group commit of a busy node is a few hundred KiB, and the buffer, once grown, is kept for
+/// the file's life.
 const HOLD_LIMIT: usize = 4 << 20;
 
 /// The most one write hands to the wrapped file: the unix VFS passes at most 128 KiB - 1 to
@@ -89,9 +90,9 @@ impl Counts {
     }
 }
 
-/// Registers this VFS under `name` (replacing a VFS registered under it before), wrapping the
-/// default VFS, and returns its counts; each call leaks two small structs, so it is for
-/// [`register`] and for tests that need counts of their own.
+/// Registers this VFS under `name`, a name not registered before, wrapping the default VFS,
+/// and returns its counts; each call leaks two small structs, so it is for [`register`] and
+/// for tests that need counts of their own.
 pub fn register_as(name: &'static CStr) -> Result<&'static Counts, c_int> {
     // SAFETY: sqlite3_initialize, sqlite3_vfs_find and sqlite3_vfs_register are safe to call
     // from any thread; the VFS and what it points to are leaked, so they outlive every
@@ -393,23 +394,17 @@ unsafe extern "C" fn write(
             let length = amount as usize;
             let bytes = std::slice::from_raw_parts(data.cast::<u8>(), length);
             let continues = offset == held.offset + held.bytes.len() as i64;
-            if (held.bytes.is_empty() || continues) && held.bytes.len() + length <= HOLD_LIMIT {
-                if held.bytes.is_empty() {
-                    held.offset = offset;
+            if !continues || held.bytes.len() + length > HOLD_LIMIT {
+                let rc = flush(file);
+                if rc != ffi::SQLITE_OK {
+                    return rc;
                 }
-                held.bytes.extend_from_slice(bytes);
-                return ffi::SQLITE_OK;
             }
-            let rc = flush(file);
-            if rc != ffi::SQLITE_OK {
-                return rc;
-            }
-            if length < HOLD_LIMIT {
+            if held.bytes.is_empty() {
                 held.offset = offset;
-                held.bytes.extend_from_slice(bytes);
-                return ffi::SQLITE_OK;
             }
-            counts(file).handed_over.fetch_add(1, Ordering::Relaxed);
+            held.bytes.extend_from_slice(bytes);
+            return ffi::SQLITE_OK;
         }
         let (inner, methods) = inner(file);
         methods.xWrite.map_or(ffi::SQLITE_IOERR_WRITE, |write| {
@@ -593,15 +588,17 @@ mod tests {
 
     #[test]
     fn the_files_hold_what_sqlite_wrote() {
+        const ROWS: i64 = 6_000;
         register_as(c"zaryad-wal-test-content").unwrap();
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.db");
         let conn = open_through(c"zaryad-wal-test-content", &path);
-        // A small cache makes the large transaction spill frames to the WAL before its
-        // commit and read them back; 2 MB in one commit is more than one write takes.
+        // A small cache makes the large transactions spill frames to the WAL before their
+        // commit and read them back; 6 MB in one commit is more than one write takes and more
+        // than a run holds.
         conn.pragma_update(None, "cache_size", 10).unwrap();
         insert(&conn, 0..50);
-        insert(&conn, 50..2_000);
+        insert(&conn, 50..ROWS);
         // The second update reads back the pages the first spilled, frames still held.
         conn.execute_batch(
             "BEGIN;
@@ -611,7 +608,7 @@ mod tests {
         )
         .unwrap();
         conn.execute("DELETE FROM t WHERE k % 7 = 0", []).unwrap();
-        let kept = (0..2_000_i64).filter(|k| k % 7 != 0);
+        let kept = (0..ROWS).filter(|k| k % 7 != 0);
         let expected = (
             kept.clone().count() as i64,
             kept.map(|k| if k % 3 == 0 { 700 } else { 1_000 }).sum(),
