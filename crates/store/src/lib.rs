@@ -23,9 +23,7 @@ pub mod sqlite;
 pub mod testing;
 
 use async_trait::async_trait;
-use zaryad_model::{
-    Connector, EventType, IdToken, MeterSample, Session, Station, StationId, Timestamp,
-};
+use zaryad_model::{Connector, IdToken, MeterSample, Session, Station, StationId, Timestamp};
 
 pub use engine::SqlStore;
 pub use error::StoreError;
@@ -144,11 +142,10 @@ pub trait Store: Send + Sync + 'static {
     /// are not seen here.
     fn id_tokens_generation(&self) -> u64;
 
-    /// The newest event of `event_type` about a session.
-    async fn latest_session_event(
+    /// The newest `session.ended` event of a session (its latest revision).
+    async fn latest_session_ended(
         &self,
         session_id: &str,
-        event_type: EventType,
     ) -> Result<Option<StoredEvent>, StoreError>;
 
     /// Where the outbox follower `name` has got to, if it has started.

@@ -75,6 +75,7 @@ backend_tests!(
     station_configuration_is_replaced_updated_and_deleted_with_the_station,
     webhook_deliveries_are_queued_ordered_recorded_and_replayed,
     session_corrections_wait_and_refuse_stale_answers,
+    a_session_s_newest_ended_event_is_found_among_others,
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -2022,6 +2023,11 @@ async fn released_migrations_are_never_edited() {
             SQLITE_0010_SHA384,
             POSTGRES_0010_SHA384,
         ),
+        (
+            "0011_session_ended_index.sql",
+            SQLITE_0011_SHA384,
+            POSTGRES_0011_SHA384,
+        ),
     ];
     let expected = released.iter().flat_map(|(file, sqlite, postgres)| {
         [("sqlite", *file, *sqlite), ("postgres", *file, *postgres)]
@@ -2043,6 +2049,8 @@ async fn released_migrations_are_never_edited() {
     }
 }
 
+const SQLITE_0011_SHA384: &str = "e8b901ac2bd9d43726b48e85f6194464a6c4d569eb334a5c8d9d0995fbaad94dcd341e278e7db16d5b4c78e53f04ef73";
+const POSTGRES_0011_SHA384: &str = "5158f076db28e47f6f4b5c37b0c1523259d4bcccf36c8f0efe7dfcb1ff0a6b34191e6e60aeac6de86484a60fd61e5fc8";
 const SQLITE_0010_SHA384: &str = "313ad47760fbea34f062dc7ac0319fdbfb29c2d38fd262a16d80f7d0f701b60af93fed51beac3ae79cec6ca7c7472d91";
 const POSTGRES_0010_SHA384: &str = "c81a176806f758256fb9db78283abbf83c517c5e62cac9575b43510ec7d2135231ef65d480a9e12a90a5408c436a104f";
 const SQLITE_0009_SHA384: &str = "76fca1fb7df4a8c156e3425dedfc1ecb6bcde9d43b0e9a4a55b5b6c7a950f07bebfa1ee6587f8d1ff029701dd500c212";
@@ -2335,6 +2343,77 @@ async fn webhook_deliveries_are_queued_ordered_recorded_and_replayed(db: Db) {
     assert!(store.deliveries("all", None, 100).await.unwrap().is_empty());
 }
 
+async fn a_session_s_newest_ended_event_is_found_among_others(db: Db) {
+    let store = db.open().await;
+    let ended = |id: &str, session: &str, revision: u32| {
+        let mut event = event(id, EventType::SessionEnded, "CP-1", Some(session));
+        event.data = json!({ "revision": revision });
+        WriteOp::AppendEvent(event)
+    };
+    store
+        .commit(batch(vec![
+            WriteOp::AppendEvent(event(
+                "s1-start",
+                EventType::SessionStarted,
+                "CP-1",
+                Some("s1"),
+            )),
+            WriteOp::AppendEvent(event(
+                "s2-start",
+                EventType::SessionStarted,
+                "CP-1",
+                Some("s2"),
+            )),
+            ended("s1-end", "s1", 0),
+            WriteOp::AppendEvent(event(
+                "status",
+                EventType::ConnectorStatusChanged,
+                "CP-1",
+                None,
+            )),
+        ]))
+        .await
+        .unwrap();
+    // A later event of another type about the same session, then its correction, then
+    // another session's end.
+    store
+        .commit(batch(vec![
+            WriteOp::AppendEvent(event(
+                "s1-late",
+                EventType::SessionUpdated,
+                "CP-1",
+                Some("s1"),
+            )),
+            ended("s1-corrected", "s1", 1),
+            ended("s3-end", "s3", 0),
+        ]))
+        .await
+        .unwrap();
+    let latest = store.latest_session_ended("s1").await.unwrap().unwrap();
+    assert_eq!(latest.event.id, "s1-corrected");
+    assert_eq!(latest.event.event_type, EventType::SessionEnded);
+    assert_eq!(latest.event.data["revision"], 1);
+    assert_eq!(
+        store
+            .latest_session_ended("s3")
+            .await
+            .unwrap()
+            .unwrap()
+            .event
+            .id,
+        "s3-end"
+    );
+    // Started but not ended: nothing, though the session has events.
+    assert!(store.latest_session_ended("s2").await.unwrap().is_none());
+    assert!(
+        store
+            .latest_session_ended("nobody")
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
 async fn session_corrections_wait_and_refuse_stale_answers(db: Db) {
     let store = db.open().await;
     let request = || {
@@ -2382,11 +2461,7 @@ async fn session_corrections_wait_and_refuse_stale_answers(db: Db) {
         Err(StoreError::Conflict(_))
     ));
     assert!(
-        store
-            .latest_session_event("s1", EventType::SessionEnded)
-            .await
-            .unwrap()
-            .is_none(),
+        store.latest_session_ended("s1").await.unwrap().is_none(),
         "the stale event was undone with it"
     );
     let due = store.due_session_corrections(at(10, 0), 10).await.unwrap();
@@ -2410,10 +2485,6 @@ async fn session_corrections_wait_and_refuse_stale_answers(db: Db) {
             .unwrap()
             .is_empty()
     );
-    let latest = store
-        .latest_session_event("s1", EventType::SessionEnded)
-        .await
-        .unwrap()
-        .unwrap();
+    let latest = store.latest_session_ended("s1").await.unwrap().unwrap();
     assert_eq!(latest.event.id, "corrected");
 }

@@ -60,7 +60,7 @@ async fn corrected(
             batch.push(WriteOp::UpsertSession(session.clone()));
         }
         let previous = store
-            .latest_session_event(&session.id, EventType::SessionEnded)
+            .latest_session_ended(&session.id)
             .await?
             .and_then(|stored| {
                 stored

@@ -20,9 +20,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use tokio::sync::{Mutex, Notify, mpsc, oneshot, watch};
-use zaryad_model::{
-    Connector, EventType, IdToken, MeterSample, Session, Station, StationId, Timestamp,
-};
+use zaryad_model::{Connector, IdToken, MeterSample, Session, Station, StationId, Timestamp};
 
 pub(crate) use self::glue::SqlConn;
 use self::read::Reader;
@@ -397,12 +395,11 @@ impl Store for SqlStore {
         self.id_tokens.load(Ordering::Acquire)
     }
 
-    async fn latest_session_event(
+    async fn latest_session_ended(
         &self,
         session_id: &str,
-        event_type: EventType,
     ) -> Result<Option<StoredEvent>, StoreError> {
-        read::latest_session_event(&*self.read, session_id, event_type).await
+        read::latest_session_ended(&*self.read, session_id).await
     }
 
     async fn cursor(&self, name: &str) -> Result<Option<i64>, StoreError> {

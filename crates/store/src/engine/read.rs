@@ -393,17 +393,21 @@ pub(crate) async fn last_event_seq(pool: &dyn Reader) -> Result<i64, StoreError>
         .unwrap_or(0))
 }
 
-pub(crate) async fn latest_session_event(
+pub(crate) async fn latest_session_ended(
     pool: &dyn Reader,
     session_id: &str,
-    event_type: zaryad_model::EventType,
 ) -> Result<Option<StoredEvent>, StoreError> {
-    let query = Query::new(
-        "SELECT * FROM events WHERE session_id = $1 AND type = $2 ORDER BY seq DESC LIMIT 1",
+    one(pool, session_ended_query(session_id), rows::event).await
+}
+
+/// The type is a literal, as in the partial index `events_ended_by_session` (migration 0011):
+/// a planner cannot prove a bound parameter equal to the index's condition.
+fn session_ended_query(session_id: &str) -> Query {
+    Query::new(
+        "SELECT * FROM events WHERE session_id = $1 AND type = 'session.ended'
+         ORDER BY seq DESC LIMIT 1",
     )
     .text(session_id)
-    .text(event_type.as_str());
-    one(pool, query, rows::event).await
 }
 
 pub(crate) async fn cursor(pool: &dyn Reader, name: &str) -> Result<Option<i64>, StoreError> {
@@ -604,7 +608,19 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn postgres_reads_active_sessions_through_their_partial_index() {
+    async fn a_session_s_last_ended_event_is_read_through_its_partial_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = crate::sqlite::writer_conn(&dir).await;
+        let plan = sqlite_plan(&conn, &session_ended_query("s1"));
+        assert!(
+            plan.contains("USING INDEX events_ended_by_session"),
+            "{plan}"
+        );
+        assert!(!plan.contains("TEMP B-TREE"), "{plan}");
+    }
+
+    #[tokio::test]
+    async fn postgres_reads_active_sessions_and_ended_events_through_their_partial_indexes() {
         use sqlx::Connection;
 
         let Some(db) = crate::testing::TestDatabase::postgres().await else {
@@ -624,17 +640,24 @@ mod tests {
             limit: 10,
         });
         for query in [station_with_state(&station), listing] {
-            let text = format!("EXPLAIN {}", query.sql);
-            let mut explain = sqlx::query_scalar::<_, String>(&text);
-            for arg in query.args {
-                explain = match arg {
-                    Arg::Text(text) => explain.bind(text),
-                    Arg::Int(number) => explain.bind(number),
-                    other => panic!("no such argument here: {other:?}"),
-                };
-            }
-            let plan = explain.fetch_all(&mut conn).await.unwrap().join("\n");
+            let plan = postgres_plan(&mut conn, query).await;
             assert!(plan.contains("using sessions_active_by_station"), "{plan}");
         }
+        let plan = postgres_plan(&mut conn, session_ended_query("s1")).await;
+        assert!(plan.contains("using events_ended_by_session"), "{plan}");
+    }
+
+    /// PostgreSQL's plan of `query`, its arguments bound.
+    async fn postgres_plan(conn: &mut sqlx::PgConnection, query: Query) -> String {
+        let text = format!("EXPLAIN {}", query.sql);
+        let mut explain = sqlx::query_scalar::<_, String>(&text);
+        for arg in query.args {
+            explain = match arg {
+                Arg::Text(text) => explain.bind(text),
+                Arg::Int(number) => explain.bind(number),
+                other => panic!("no such argument here: {other:?}"),
+            };
+        }
+        explain.fetch_all(conn).await.unwrap().join("\n")
     }
 }
