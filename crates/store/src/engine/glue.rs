@@ -1,6 +1,6 @@
-//! What both backends do alike with their sqlx driver: run a [`Query`], read rows, keep the
-//! writer's connection alive. Written as macros because sqlx's drivers share no trait that
-//! covers binding arguments and counting affected rows.
+//! What the backends do with their sqlx driver: PostgreSQL's reads through the read pool, and
+//! the writer's connection kept alive. Written as macros where both drivers share it, because
+//! sqlx's drivers share no trait that covers binding arguments and counting affected rows.
 
 use super::query::{Query, Row, bind_args};
 use super::read::Reader;
@@ -15,39 +15,31 @@ pub(crate) struct SqlConn<C: sqlx::Connection> {
     pub(crate) connect: <C as sqlx::Connection>::Options,
 }
 
-macro_rules! impl_reader {
-    ($conn:ty, nests_rows: $nests:expr) => {
-        #[async_trait::async_trait]
-        impl Reader for ReadPool<$conn> {
-            fn nests_rows(&self) -> bool {
-                $nests
-            }
+// SQLite's reads go through rusqlite (`crate::sqlite::reader`).
+#[async_trait::async_trait]
+impl Reader for ReadPool<sqlx::PgConnection> {
+    fn nests_rows(&self) -> bool {
+        true
+    }
 
-            async fn fetch_all(&self, query: Query) -> Result<Vec<Row>, StoreError> {
-                let mut lease = self.acquire().await?;
-                let rows = bind_args!(sqlx::query(query.sql.as_ref()), query.args)
-                    .fetch_all(lease.conn())
-                    .await?;
-                lease.release();
-                Ok(rows.into_iter().map(Row::from).collect())
-            }
+    async fn fetch_all(&self, query: Query) -> Result<Vec<Row>, StoreError> {
+        let mut lease = self.acquire().await?;
+        let rows = bind_args!(sqlx::query(query.sql.as_ref()), query.args)
+            .fetch_all(lease.conn())
+            .await?;
+        lease.release();
+        Ok(rows.into_iter().map(Row::from).collect())
+    }
 
-            async fn fetch_optional(&self, query: Query) -> Result<Option<Row>, StoreError> {
-                let mut lease = self.acquire().await?;
-                let row = bind_args!(sqlx::query(query.sql.as_ref()), query.args)
-                    .fetch_optional(lease.conn())
-                    .await?;
-                lease.release();
-                Ok(row.map(Row::from))
-            }
-        }
-    };
+    async fn fetch_optional(&self, query: Query) -> Result<Option<Row>, StoreError> {
+        let mut lease = self.acquire().await?;
+        let row = bind_args!(sqlx::query(query.sql.as_ref()), query.args)
+            .fetch_optional(lease.conn())
+            .await?;
+        lease.release();
+        Ok(row.map(Row::from))
+    }
 }
-
-// SQLite writes REALs into JSON with 15 significant digits: a nested meter reading would come
-// back rounded. Its reads are in-process, so a round trip saved there is worth little anyway.
-impl_reader!(sqlx::SqliteConnection, nests_rows: false);
-impl_reader!(sqlx::PgConnection, nests_rows: true);
 
 /// Implements [`super::writer::WriteConn`] for a `SqlConn` of one driver: the items given
 /// (the backend's constants and batch inserts) plus the methods both drivers share.

@@ -8,8 +8,9 @@
 use std::borrow::Cow;
 
 use sqlx::postgres::PgRow;
-use sqlx::sqlite::SqliteRow;
 use sqlx::{Decode, Postgres, Row as _, Sqlite, Type};
+
+use crate::sqlite::LocalRow;
 
 /// One argument of a statement.
 #[derive(Debug, Clone)]
@@ -104,19 +105,13 @@ pub(crate) use bind_args;
 
 /// A row from either database.
 pub(crate) enum Row {
-    /// From SQLite.
-    Sqlite(SqliteRow),
+    /// From SQLite, read by rusqlite.
+    Local(LocalRow),
     /// From PostgreSQL.
     Postgres(PgRow),
     /// A row that came nested in another as a JSON object (PostgreSQL's `json_agg` of rows):
     /// its members are its columns, with the values `row_to_json` gives them.
     Json(serde_json::Map<String, serde_json::Value>),
-}
-
-impl From<SqliteRow> for Row {
-    fn from(row: SqliteRow) -> Row {
-        Row::Sqlite(row)
-    }
 }
 
 impl From<PgRow> for Row {
@@ -136,7 +131,15 @@ impl Row {
             + serde::de::DeserializeOwned,
     {
         match self {
-            Row::Sqlite(row) => row.try_get(column),
+            Row::Local(row) => {
+                let value = row
+                    .value(column)
+                    .ok_or_else(|| sqlx::Error::ColumnNotFound(column.to_owned()))?;
+                T::deserialize(local_json(value)).map_err(|error| sqlx::Error::ColumnDecode {
+                    index: column.to_owned(),
+                    source: Box::new(error),
+                })
+            }
             Row::Postgres(row) => row.try_get(column),
             Row::Json(columns) => {
                 let value = columns
@@ -150,10 +153,26 @@ impl Row {
         }
     }
 
+    /// A nullable blob column, its bytes taken as they are (not through a JSON array).
+    pub(crate) fn opt_bytes(&self, column: &'static str) -> Result<Option<Vec<u8>>, sqlx::Error> {
+        match self {
+            Row::Local(row) => match row.value(column) {
+                Some(rusqlite::types::Value::Blob(bytes)) => Ok(Some(bytes.clone())),
+                Some(rusqlite::types::Value::Null) => Ok(None),
+                Some(_) => Err(sqlx::Error::ColumnDecode {
+                    index: column.to_owned(),
+                    source: "not a blob".into(),
+                }),
+                None => Err(sqlx::Error::ColumnNotFound(column.to_owned())),
+            },
+            Row::Postgres(_) | Row::Json(_) => self.get(column),
+        }
+    }
+
     /// A boolean column: `BOOLEAN` on PostgreSQL, an `INTEGER` that must be 0 or 1 on SQLite.
     pub(crate) fn flag(&self, column: &'static str) -> Result<Result<bool, i64>, sqlx::Error> {
         match self {
-            Row::Sqlite(row) => Ok(match row.try_get::<i64, _>(column)? {
+            Row::Local(_) => Ok(match self.get::<i64>(column)? {
                 0 => Ok(false),
                 1 => Ok(true),
                 other => Err(other),
@@ -161,5 +180,19 @@ impl Row {
             Row::Postgres(row) => Ok(Ok(row.try_get(column)?)),
             Row::Json(_) => Ok(Ok(self.get(column)?)),
         }
+    }
+}
+
+/// A SQLite value as the JSON value whose decoding matches sqlx's: integers and reals as
+/// numbers (a real that is not finite as null), text as a string, a blob as its bytes.
+fn local_json(value: &rusqlite::types::Value) -> serde_json::Value {
+    use rusqlite::types::Value;
+    match value {
+        Value::Null => serde_json::Value::Null,
+        Value::Integer(number) => serde_json::Value::from(*number),
+        Value::Real(number) => serde_json::Number::from_f64(*number)
+            .map_or(serde_json::Value::Null, serde_json::Value::Number),
+        Value::Text(text) => serde_json::Value::String(text.clone()),
+        Value::Blob(bytes) => serde_json::Value::from(bytes.clone()),
     }
 }

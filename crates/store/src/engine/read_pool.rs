@@ -1,6 +1,7 @@
-//! The read connections. A pool of our own rather than sqlx's: sqlx pings every connection
-//! it takes back (a second round trip per read, to SQLite's worker thread or to PostgreSQL),
-//! and in a reconnect storm every connecting charger is read.
+//! PostgreSQL's read connections (SQLite's are `crate::sqlite::reader`). A pool of our own
+//! rather than sqlx's: sqlx pings every connection it takes back (a second round trip per
+//! read), and in a reconnect storm every connecting charger is read. Generic over the sqlx
+//! connection; its tests use SQLite's.
 //!
 //! A connection goes back only after its read succeeded; one whose read failed or was
 //! abandoned half-way is dropped, and the next read opens another.

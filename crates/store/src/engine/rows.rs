@@ -160,6 +160,12 @@ impl<'r> Columns<'r> {
             .map_err(|error| self.corrupt(column, error.to_string()))
     }
 
+    fn opt_bytes(&self, column: &'static str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.row
+            .opt_bytes(column)
+            .map_err(|error| self.corrupt(column, error.to_string()))
+    }
+
     fn text(&self, column: &'static str) -> Result<String, StoreError> {
         self.get(column)
     }
@@ -390,7 +396,7 @@ pub(crate) fn id_token(row: &Row) -> Result<IdToken, StoreError> {
 /// A `frame_batches` row: its id and its frames as stored.
 pub(crate) fn frame_batch(row: &Row) -> Result<(i64, StoredBatch), StoreError> {
     let c = Columns::new(row, "frame_batches");
-    let batch = match c.get::<Option<Vec<u8>>>("packed")? {
+    let batch = match c.opt_bytes("packed")? {
         Some(packed) => StoredBatch::Packed(packed),
         None => StoredBatch::Json(c.text("frames")?),
     };

@@ -1,6 +1,8 @@
 //! SQLite: WAL, `synchronous=FULL`, one writer connection with group commit (rusqlite on a
-//! thread of its own, see [`writer`]), a read-only pool (sqlx).
+//! thread of its own, see [`writer`]), read-only connections on threads of their own
+//! ([`reader`]). sqlx runs the migrations.
 
+mod reader;
 mod writer;
 
 use std::path::Path;
@@ -9,11 +11,12 @@ use std::time::Duration;
 
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
-use sqlx::{ConnectOptions, Connection, SqliteConnection};
+use sqlx::{ConnectOptions, Connection};
 
+pub(crate) use self::reader::LocalRow;
+use self::reader::SqliteReader;
 pub(crate) use self::writer::SqliteWriteConn;
 use crate::engine::SqlStore;
-use crate::engine::read_pool::ReadPool;
 use crate::{StoreError, StoreOptions, redact_url};
 
 /// The SQLite schema, embedded at build time.
@@ -34,16 +37,7 @@ pub async fn open(options: &StoreOptions) -> Result<SqlStore, StoreError> {
     conn.close().await?;
     let writer = SqliteWriteConn::open(base.get_filename(), BUSY_TIMEOUT)?;
 
-    // Read-only connections cannot take the write lock, so a stray write through the pool
-    // fails loudly instead of competing with the writer.
-    let read_options = base
-        .read_only(true)
-        .busy_timeout(BUSY_TIMEOUT)
-        .pragma("cache_size", CACHE_KIB)
-        .pragma("temp_store", "memory");
-    // A local file's connection does not go stale: never pinged.
-    let read =
-        ReadPool::<SqliteConnection>::open(read_options, options.read_pool_size, None).await?;
+    let read = SqliteReader::open(base.get_filename(), options.read_pool_size, BUSY_TIMEOUT)?;
     tracing::info!(url = %redact_url(&options.url), "SQLite store open");
     Ok(SqlStore::start(writer, read, options))
 }

@@ -229,7 +229,7 @@ fn known_positions<'a>(
 }
 
 /// Prepares (or takes from the cache) `query`'s statement and binds its arguments.
-fn prepare_bound<'conn>(
+pub(super) fn prepare_bound<'conn>(
     conn: &'conn Connection,
     positions: &mut HashMap<(usize, usize), Box<[Option<usize>]>>,
     query: &Query,
