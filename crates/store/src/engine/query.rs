@@ -1,9 +1,9 @@
 //! Backend-neutral statements and rows.
 //!
 //! Every statement is written once, with `$1`-style placeholders that both PostgreSQL and
-//! sqlx's SQLite driver understand, and carries its arguments as plain values; each backend
-//! binds them to its own driver. Rows come back as a [`Row`] that decodes a column whichever
-//! database produced it.
+//! SQLite understand (SQLite reads them as named parameters), and carries its arguments as
+//! plain values; each backend binds them to its own driver. Rows come back as a [`Row`] that
+//! decodes a column whichever database produced it.
 
 use std::borrow::Cow;
 

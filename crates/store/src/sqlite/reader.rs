@@ -54,8 +54,8 @@ pub(crate) struct SqliteReader {
 
 impl SqliteReader {
     /// Opens `size` read-only connections to the file at `path` (which must exist, in WAL
-    /// mode: the writer opened it first), each on its own thread. Fails when the first cannot
-    /// be opened, so that a database that cannot be read fails at start.
+    /// mode: the writer opened it first), each on its own thread. Fails when one cannot be
+    /// opened, so that a database that cannot be read fails at start.
     pub(crate) fn open(
         path: &Path,
         size: u32,
