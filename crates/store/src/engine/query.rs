@@ -8,7 +8,7 @@
 use std::borrow::Cow;
 
 use sqlx::postgres::PgRow;
-use sqlx::{Decode, Postgres, Row as _, Sqlite, Type};
+use sqlx::{Decode, Postgres, Row as _, Type};
 
 use crate::sqlite::LocalRow;
 
@@ -121,14 +121,10 @@ impl From<PgRow> for Row {
 }
 
 impl Row {
-    /// The value of `column`; both drivers must be able to decode `T`.
+    /// The value of `column`: PostgreSQL's driver decodes `T`, serde the other rows.
     pub(crate) fn get<T>(&self, column: &'static str) -> Result<T, sqlx::Error>
     where
-        T: for<'r> Decode<'r, Sqlite>
-            + Type<Sqlite>
-            + for<'r> Decode<'r, Postgres>
-            + Type<Postgres>
-            + serde::de::DeserializeOwned,
+        T: for<'r> Decode<'r, Postgres> + Type<Postgres> + serde::de::DeserializeOwned,
     {
         match self {
             Row::Local(row) => {

@@ -149,9 +149,7 @@ impl<'r> Columns<'r> {
 
     fn get<T>(&self, column: &'static str) -> Result<T, StoreError>
     where
-        T: for<'x> sqlx::Decode<'x, sqlx::Sqlite>
-            + sqlx::Type<sqlx::Sqlite>
-            + for<'x> sqlx::Decode<'x, sqlx::Postgres>
+        T: for<'x> sqlx::Decode<'x, sqlx::Postgres>
             + sqlx::Type<sqlx::Postgres>
             + serde::de::DeserializeOwned,
     {
